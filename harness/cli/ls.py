@@ -1,0 +1,82 @@
+"""``harness ls datasets|models|suites``: list what the harness knows, without importing torch.
+
+Usage::
+
+    harness ls datasets
+    harness ls datasets --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from harness.registry import did_you_mean
+
+KINDS = ("datasets", "models", "suites")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the ``ls`` subcommand."""
+    parser = sub.add_parser(
+        "ls",
+        help="list datasets, models or suites",
+        description="List the datasets, models or suites the harness knows.",
+        epilog="examples:\n  harness ls datasets\n  harness ls models --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("kind", metavar="{datasets,models,suites}", help="what to list")
+    parser.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
+    parser.set_defaults(func=run)
+
+
+def _dataset_rows() -> list[dict[str, object]]:
+    from harness.data.datasets import dataset_registry
+
+    rows = []
+    for name in dataset_registry.names():
+        spec = dataset_registry.get(name)
+        rows.append(
+            {
+                "name": spec.name,
+                "labels": spec.num_labels,
+                "A": spec.A,
+                "B": spec.B,
+                "LF": "yes" if spec.lf else "no",
+                "source": "embedded" if spec.embedded else "--data-dir",
+                "aliases": ", ".join(spec.aliases),
+            }
+        )
+    return rows
+
+
+def _model_rows() -> list[dict[str, object]]:
+    from harness.models import model_registry
+
+    return [{"name": name, "implementation": model_registry.target(name)} for name in model_registry.names()]
+
+
+def _suite_rows() -> list[dict[str, object]]:
+    from harness.suites import list_suites
+
+    return [dict(row) for row in list_suites()]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the requested listing as a table (or JSON)."""
+    from harness.errors import HarnessError
+
+    if args.kind not in KINDS:
+        raise HarnessError(
+            f"cannot list {args.kind!r}.{did_you_mean(args.kind, list(KINDS))} Choose from: {', '.join(KINDS)}"
+        )
+    rows = {"datasets": _dataset_rows, "models": _model_rows, "suites": _suite_rows}[args.kind]()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no {args.kind} registered yet")
+    else:
+        from tabulate import tabulate
+
+        print(tabulate(rows, headers="keys", tablefmt="github"))
+    return 0

@@ -1,0 +1,17 @@
+"""The model registry: names → lazy ``"module:Class"`` targets, so listing models never imports torch.
+
+Usage::
+
+    from harness.models import model_registry
+    model_registry.names()              # canonical names, e.g. ["inceptionxml", ...]
+    cls = model_registry.get("inceptionxml")
+
+Models are added here, one line each, as they land (see docs/adding-a-model.md once the model contract exists).
+"""
+
+from __future__ import annotations
+
+from harness.registry import Registry
+
+model_registry: Registry = Registry("model")
+model_registry.register_lazy("inceptionxml", "inceptionxml.adapter:InceptionXMLModel")

@@ -1,0 +1,124 @@
+"""The model contract every registered model follows, and the runner relies on.
+
+Usage::
+
+    from harness.models import model_registry
+    model = model_registry.get("inceptionxml")(epochs=3)        # config overrides as keyword arguments
+    report = model.fit(train, val, ctx=FitContext(seed=0, num_labels=L))
+    top = model.predict_topk(["wooden chair", "sea bass"], k=5)  # TopK(indices int64 n×k, scores float32 n×k)
+    model.save(out_dir); again = type(model).load(out_dir)       # safe: JSON + tensors, never pickle
+    model.card()                                                 # parameters by part, config, deviations
+
+A model is a class with a frozen-dataclass ``Config`` (its hyper-parameters with commented defaults), registered
+lazily in :mod:`harness.models` so that listing models never imports torch.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from harness.data.dataset import SplitData
+
+
+@dataclass
+class TopK:
+    """Top-k predictions: label ``indices`` (int64, n×k, -1 where a model has fewer than k) and ``scores``."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.indices.shape != self.scores.shape or self.indices.ndim != 2:
+            raise ValueError(f"indices {self.indices.shape} and scores {self.scores.shape} must be equal n×k")
+
+
+@dataclass
+class FitContext:
+    """What the runner tells a model about the run, beyond the data itself.
+
+    Attributes:
+        seed: seeds Python, numpy and torch; a model must be deterministic given it (on CPU).
+        num_labels: size of the label space (columns of Y), which may exceed the labels seen in train.
+        label_texts: label titles for LF datasets (``None`` otherwise).
+        device: "cpu", "cuda" or "auto" (cuda when available).
+        inv_prop: inverse propensities of the labels (for PSP@k on validation), or ``None``.
+        progress: show a progress bar.
+        work_dir: scratch folder for checkpoints of this fit (``None``: a temporary folder).
+    """
+
+    seed: int = 0
+    num_labels: int = 0
+    label_texts: Sequence[str] | None = None
+    device: str = "auto"
+    inv_prop: np.ndarray | None = None
+    progress: bool = False
+    work_dir: Path | None = None
+
+
+@dataclass
+class FitReport:
+    """What happened during ``fit``: for the result record and the closing notes of a run."""
+
+    train_seconds: float
+    epochs_run: int
+    best_epoch: int | None = None
+    best_val: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class ModelCard:
+    """Describes a fitted model: sizes by part, the resolved configuration, and every deviation from the paper."""
+
+    name: str
+    params: dict[str, int]  # e.g. {"embedding": ..., "encoder": ..., "head": ..., "total": ...}
+    config: dict[str, Any]
+    embeddings: str | None = None
+    deviations: list[str] = field(default_factory=list)
+    citation: str | None = None
+
+
+class XMCModel(abc.ABC):
+    """Base class of every registered model. Subclasses set ``name`` and ``Config`` and implement the methods."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any | None = None, **overrides: Any) -> None:
+        base = config if config is not None else self.Config()
+        self.config = dataclasses.replace(base, **overrides) if overrides else base
+
+    @abc.abstractmethod
+    def fit(self, train: SplitData, val: SplitData, *, ctx: FitContext) -> FitReport:
+        """Train on ``train``; select the model (epoch, early stop) on ``val`` only, never on test."""
+
+    @abc.abstractmethod
+    def predict_topk(self, texts: Sequence[str], k: int) -> TopK:
+        """Return the ``k`` best labels of each text, best first."""
+
+    def predict_split(self, split: SplitData, k: int) -> TopK:
+        """Predict for a whole split; text models use its titles, feature models override to use ``split.X``."""
+        if split.texts is None:
+            raise ValueError(f"{self.name} needs raw text, but this split has none (a BoW-only dataset)")
+        return self.predict_topk(split.texts, k)
+
+    @abc.abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write everything needed to predict into ``directory`` (JSON and tensors; no pickles)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, directory: Path) -> XMCModel:
+        """Load a model written by :meth:`save`; must refuse to execute arbitrary code (safe loading)."""
+
+    @abc.abstractmethod
+    def card(self) -> ModelCard:
+        """Parameter counts by part, the resolved configuration, embeddings used and deviations from the paper."""
