@@ -36,18 +36,33 @@ def _dataset_rows() -> list[dict[str, object]]:
     rows = []
     for name in dataset_registry.names():
         spec = dataset_registry.get(name)
+        labels = spec.num_labels if spec.num_labels is not None else _embedded_label_count(spec.name)
         rows.append(
             {
                 "name": spec.name,
-                "labels": spec.num_labels,
+                "labels": labels,
                 "A": spec.A,
                 "B": spec.B,
                 "LF": "yes" if spec.lf else "no",
                 "source": "embedded" if spec.embedded else "--data-dir",
-                "aliases": ", ".join(spec.aliases),
+                # Case variants of the name always work; list only the aliases a user could not guess.
+                "aliases": ", ".join(a for a in spec.aliases if a.lower() != spec.name.lower()),
             }
         )
     return rows
+
+
+def _embedded_label_count(name: str) -> int | None:
+    """Label count of a shipped dataset whose spec leaves it to the built files (one line per label)."""
+    import gzip
+
+    from harness.data.embedded import EMBEDDED_ROOT
+
+    path = EMBEDDED_ROOT / name / "lbl.json.gz"
+    if not path.is_file():
+        return None
+    with gzip.open(path, "rb") as fh:
+        return sum(1 for _ in fh)
 
 
 def _model_rows() -> list[dict[str, object]]:

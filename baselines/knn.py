@@ -1,0 +1,219 @@
+"""The kNN floor: character n-gram TF-IDF of the title, cosine neighbours, similarity-weighted label votes.
+
+Usage::
+
+    from baselines.knn import CharNgramKNN
+
+    model = CharNgramKNN(n_neighbors=20, ngram_range=(2, 4)).fit(train_titles, Y_train)  # Y: (N, L) CSR
+    indices, scores = model.predict_topk(test_titles, k=5)        # (n, 5) int64, (n, 5) float32
+
+    # Several neighbourhood sizes from one neighbour search (e.g. to tune on a validation split):
+    nbr_idx, nbr_sim = model.kneighbors(val_titles, 50)
+    for n in (5, 10, 20, 50):
+        indices, scores = model.vote_topk(nbr_idx[:, :n], nbr_sim[:, :n], k=5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from harness.metrics.topk import topk_positions
+
+__all__ = ["CharNgramKNN", "labels_to_csr"]
+
+
+def labels_to_csr(labels: sp.spmatrix | sp.sparray | Sequence[Sequence[int]], num_labels: int | None) -> sp.csr_matrix:
+    """A binary (N, L) CSR label matrix from a sparse matrix or from per-row lists of label indices.
+
+    Args:
+        labels: sparse label matrix, or one sequence of 0-based label indices per row.
+        num_labels: L; required for lists, checked against the matrix width otherwise.
+
+    Returns:
+        float32 CSR with sorted indices and all stored values 1.
+
+    Raises:
+        ValueError: missing ``num_labels`` for lists, a width mismatch, or an index out of range.
+    """
+    if sp.issparse(labels):
+        y = sp.csr_matrix(labels, dtype=np.float32, copy=True)
+        if num_labels is not None and y.shape[1] != num_labels:
+            raise ValueError(f"label matrix has {y.shape[1]} columns, expected {num_labels}")
+    else:
+        if num_labels is None:
+            raise ValueError("num_labels is required when labels are given as lists")
+        rows = list(labels)
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(r) for r in rows])
+        indices = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(indptr[-1]))
+        if indices.size and (indices.min() < 0 or indices.max() >= num_labels):
+            raise ValueError(f"label index out of range [0, {num_labels})")
+        data = np.ones(indices.shape[0], dtype=np.float32)
+        y = sp.csr_matrix((data, indices, indptr), shape=(len(rows), num_labels))
+    y.sum_duplicates()
+    y.data[:] = 1.0
+    return y
+
+
+class CharNgramKNN:
+    """k-nearest-neighbour label voting over character n-gram TF-IDF vectors of short texts.
+
+    A point's score for label ``l`` is the sum of the cosine similarities of its ``n_neighbors`` most
+    similar training texts that carry ``l``. Labels no neighbour votes for are never ranked by
+    votes; rows with fewer than ``k`` voted labels are padded with the most frequent training labels
+    at score 0.0, so every returned index is a valid label.
+
+    Args:
+        n_neighbors: neighbours that vote.
+        ngram_range: character n-gram lengths (inclusive), e.g. ``(2, 4)``.
+        analyzer: sklearn analyzer; ``"char_wb"`` builds n-grams inside word boundaries.
+        sublinear_tf: use ``1 + log(tf)``; repeated n-grams in a title should not dominate.
+        min_df: drop n-grams seen in fewer training texts (1 keeps all).
+        batch_size: query rows per similarity block; bounds memory (about ``batch_size * N`` floats).
+    """
+
+    def __init__(
+        self,
+        n_neighbors: int = 20,
+        ngram_range: tuple[int, int] = (2, 4),
+        analyzer: str = "char_wb",
+        sublinear_tf: bool = True,
+        min_df: int = 1,
+        batch_size: int = 512,
+    ) -> None:
+        if n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}")
+        self.n_neighbors = n_neighbors
+        self.ngram_range = tuple(ngram_range)
+        self.analyzer = analyzer
+        self.sublinear_tf = sublinear_tf
+        self.min_df = min_df
+        self.batch_size = batch_size
+        self._vectorizer: TfidfVectorizer | None = None
+        self._x_train: sp.csr_matrix | None = None
+        self._y_train: sp.csr_matrix | None = None
+        self._popular: np.ndarray | None = None
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: sp.spmatrix | sp.sparray | Sequence[Sequence[int]],
+        num_labels: int | None = None,
+    ) -> CharNgramKNN:
+        """Vectorise the training texts and keep their labels.
+
+        Args:
+            texts: N training texts.
+            labels: (N, L) sparse label matrix or N lists of label indices.
+            num_labels: L (required when ``labels`` are lists).
+
+        Returns:
+            ``self``.
+        """
+        y = labels_to_csr(labels, num_labels)
+        if y.shape[0] != len(texts):
+            raise ValueError(f"{len(texts)} texts but {y.shape[0]} label rows")
+        self._vectorizer = TfidfVectorizer(
+            analyzer=self.analyzer,
+            ngram_range=self.ngram_range,
+            sublinear_tf=self.sublinear_tf,
+            min_df=self.min_df,
+            lowercase=True,
+            dtype=np.float32,
+        )
+        # TfidfVectorizer L2-normalises rows, so a dot product is the cosine similarity.
+        self._x_train = self._vectorizer.fit_transform(texts).tocsr()
+        self._y_train = y
+        counts = np.asarray(y.sum(axis=0)).ravel()
+        # Most frequent first, ties by lower index: a deterministic fallback ranking.
+        self._popular = np.lexsort((np.arange(counts.shape[0]), -counts)).astype(np.int64)
+        return self
+
+    def _check_fitted(self) -> None:
+        if self._vectorizer is None:
+            raise RuntimeError("CharNgramKNN is not fitted; call fit() first")
+
+    def kneighbors(self, texts: Sequence[str], n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The most similar training texts of each query, best first.
+
+        Args:
+            texts: n query texts.
+            n_neighbors: neighbours wanted (default: the model's ``n_neighbors``), at most N.
+
+        Returns:
+            ``(indices, similarities)``: (n, m) int64 training-row indices and (n, m) float32 cosine
+            similarities, ordered by decreasing similarity then increasing row index.
+        """
+        self._check_fitted()
+        assert self._vectorizer is not None and self._x_train is not None
+        m = min(n_neighbors or self.n_neighbors, self._x_train.shape[0])
+        x_query = self._vectorizer.transform(texts).tocsr()
+        x_train_t = self._x_train.T.tocsr()
+        n = x_query.shape[0]
+        out_idx = np.empty((n, m), dtype=np.int64)
+        out_sim = np.empty((n, m), dtype=np.float32)
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            sims = (x_query[start:stop] @ x_train_t).toarray()
+            # Exact tie handling (equal similarity -> lower training row), also at the m-th boundary,
+            # so that a prefix of a longer neighbour list equals a shorter list.
+            pos = topk_positions(sims, m)
+            out_idx[start:stop] = pos
+            out_sim[start:stop] = np.take_along_axis(sims, pos, axis=1)
+        return out_idx, out_sim
+
+    def vote_topk(self, nbr_idx: np.ndarray, nbr_sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Turn neighbour lists into each row's top-k labels by similarity-weighted votes.
+
+        Args:
+            nbr_idx: (n, m) training-row indices of the voting neighbours.
+            nbr_sim: (n, m) their similarities (the vote weights).
+            k: labels wanted per row.
+
+        Returns:
+            ``(indices, scores)``: (n, k) int64 label indices and (n, k) float32 scores, best first;
+            ties go to the lower label index; padding slots hold frequent labels with score 0.0.
+        """
+        self._check_fitted()
+        assert self._y_train is not None and self._popular is not None
+        n, m = nbr_idx.shape
+        n_labels = self._y_train.shape[1]
+        k_eff = min(k, n_labels)
+        # Sparse (n, N) neighbour-weight matrix times the (N, L) labels = (n, L) vote matrix.
+        weights = sp.csr_matrix(
+            (np.clip(nbr_sim, 0.0, None).ravel(), nbr_idx.ravel(), np.arange(0, n * m + 1, m)),
+            shape=(n, self._y_train.shape[0]),
+        )
+        votes = (weights @ self._y_train).tocsr()
+        votes.eliminate_zeros()
+        out_idx = np.empty((n, k_eff), dtype=np.int64)
+        out_score = np.zeros((n, k_eff), dtype=np.float32)
+        for row in range(n):
+            lo, hi = votes.indptr[row], votes.indptr[row + 1]
+            labels, scores = votes.indices[lo:hi], votes.data[lo:hi]
+            order = np.lexsort((labels, -scores))[:k_eff]
+            got = order.shape[0]
+            out_idx[row, :got] = labels[order]
+            out_score[row, :got] = scores[order]
+            if got < k_eff:
+                # At most `got` of the first k_eff + got popular labels were voted, so enough remain.
+                head = self._popular[: k_eff + got]
+                out_idx[row, got:] = head[~np.isin(head, labels[order])][: k_eff - got]
+        return out_idx, out_score
+
+    def predict_topk(self, texts: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k labels of each text.
+
+        Args:
+            texts: n query texts.
+            k: labels wanted per row.
+
+        Returns:
+            ``(indices, scores)``: (n, k) int64 label indices and (n, k) float32 scores, best first.
+        """
+        nbr_idx, nbr_sim = self.kneighbors(texts, self.n_neighbors)
+        return self.vote_topk(nbr_idx, nbr_sim, k)

@@ -1,0 +1,1 @@
+"""Tests of the dataset builders, the embedded-dataset checksums and the baseline floors."""
