@@ -5,8 +5,8 @@ Usage::
     .venv/bin/python benchmarks/dataset_card_baselines.py            # writes the JSON below
     .venv/bin/python benchmarks/dataset_card_baselines.py --out /tmp/wn-baselines.json
 
-Protocol: hyper-parameters of the kNN (n-gram range, neighbours) are chosen on a validation split carved
-from the training split (10 %, by a salted hash of the uid), by nDCG@5; the chosen setting is refitted on
+Protocol: hyper-parameters of the kNN (n-gram range, neighbours) are chosen by nDCG@5 on the validation split
+every model uses (``get_split(ds, seed=0, fraction=0.1)``); the chosen setting is refitted on
 the whole training split and scored once on the test split. Data come from
 ``harness.data.layout.load_dataset`` (the embedded, checksum-verified copy); metrics from ``harness.metrics``
 (pyxclib conventions, methods.md §5) with propensities from the training labels, A=0.55, B=1.5.
@@ -16,7 +16,6 @@ Results go to ``results/benchmarks/wordnet-nouns-baselines.json``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -31,26 +30,17 @@ import sklearn
 
 from baselines.knn import CharNgramKNN
 from harness.data.layout import load_dataset
+from harness.data.splits import get_split
 from harness.metrics import evaluate, inverse_propensity
 
 DATASET = "wordnet-nouns"
 A, B = 0.55, 1.5
 K = 5
-VAL_SALT = "xmc-harness/wordnet-nouns/card-validation/v1:"
-VAL_PERCENT = 10
+VAL_SEED, VAL_FRACTION = 0, 0.1  # the harness split every model uses (harness.data.splits.get_split)
 NGRAM_GRID = ((2, 4), (3, 5))
 NEIGHBOUR_GRID = (5, 10, 20, 30, 50)
 REPORTED = ("p@1", "p@3", "p@5", "psp@1", "psp@3", "psp@5", "ndcg@5", "r@5")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / f"{DATASET}-baselines.json"
-
-
-def split_validation(n: int, uids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of (fit, validation): the validation rows are the 10 % smallest salted uid hashes."""
-    ranks = sorted(range(n), key=lambda i: hashlib.sha256((VAL_SALT + uids[i]).encode()).hexdigest())
-    n_val = (VAL_PERCENT * n + 50) // 100
-    val = np.sort(np.array(ranks[:n_val], dtype=np.int64))
-    fit = np.setdiff1d(np.arange(n, dtype=np.int64), val)
-    return fit, val
 
 
 def most_frequent(y_train: sp.csr_matrix, n_rows: int, k: int) -> np.ndarray:
@@ -87,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     n_labels = ds.num_labels
     y_train, y_test = sp.csr_matrix(ds.train.Y), sp.csr_matrix(ds.test.Y)
     x_train, x_test = list(ds.train.texts), list(ds.test.texts)
-    train_uids = list(ds.train.uids)
     inv_prop = inverse_propensity(y_train, A=A, B=B)
     print(f"{DATASET}: {len(x_train)} train, {len(x_test)} test, {n_labels} labels")
 
@@ -99,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     print("most-frequent:", pick(mf))
 
     # kNN: select on validation carved from train ----------------------------------------------
-    fit_rows, val_rows = split_validation(len(x_train), train_uids)
+    fit_rows, val_rows, manifest = get_split(ds, seed=VAL_SEED, fraction=VAL_FRACTION)
     y_fit, y_val = y_train[fit_rows], y_train[val_rows]
     inv_prop_fit = inverse_propensity(y_fit, A=A, B=B)
     validation = []
@@ -140,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": {
             "propensity": {"A": A, "B": B, "from": "training labels"},
             "k": K,
-            "validation": f"{VAL_PERCENT}% of train by sha256('{VAL_SALT}' + uid); selection by ndcg@5",
+            "validation": f"harness get_split(seed={VAL_SEED}, fraction={VAL_FRACTION}); selection by ndcg@5",
+            "split_manifest_hash": manifest.manifest_hash,
             "metrics": "harness.metrics.evaluate (pyxclib conventions, no filter)",
         },
         "sizes": {"train": len(x_train), "test": len(x_test), "labels": n_labels},
