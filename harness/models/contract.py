@@ -110,6 +110,14 @@ class XMCModel(abc.ABC):
             raise ValueError(f"{self.name} needs raw text, but this split has none (a BoW-only dataset)")
         return self.predict_topk(split.texts, k)
 
+    def profiling_target(self, batch_size: int = 1) -> tuple[Any, tuple[Any, ...]] | None:
+        """The ``torch.nn.Module`` that maps one batch of encoded queries to label scores, and example inputs.
+
+        The profiler counts FLOPs per query on it (fvcore, eval mode) and must see every op a query costs,
+        including shortlist gathers and candidate products. ``None`` for non-neural models (FLOPs: n/a).
+        """
+        return None
+
     @abc.abstractmethod
     def save(self, directory: Path) -> None:
         """Write everything needed to predict into ``directory`` (JSON and tensors; no pickles)."""

@@ -1,0 +1,123 @@
+"""The on-disk result record of one benchmark cell: schema, atomic writing, and loading.
+
+Results on disk are the source of truth; MLflow and the report are views of them. A cell folder holds
+``result.json`` (this record), ``topk.npz`` (test-set top-k predictions), ``env.json`` and ``log.txt``.
+``result.json`` is written last and atomically, so its presence means the cell finished (or failed, with
+``status: "failed"`` and the error).
+
+Usage::
+
+    from harness.results import write_json_atomic, load_records
+    write_json_atomic(cell_dir / "result.json", record)
+    for rec in load_records(Path("runs")):       # every result.json under runs/, validated
+        print(rec["model"], rec["dataset"]["name"], rec["metrics"].get("p@1"))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from harness import RESULT_SCHEMA_VERSION
+from harness.errors import HarnessError
+
+RESULT_FILE = "result.json"
+
+
+class DatasetInfo(TypedDict):
+    name: str
+    sha256: str  # XMCDataset.sha256: hash over every file's sha256
+    split_manifest_hash: str  # SplitManifest.manifest_hash of the validation split used
+    n_train: int  # points the model was fitted on (train minus validation)
+    n_val: int
+    n_test: int
+    n_labels: int
+    A: float
+    B: float
+
+
+class ErrorInfo(TypedDict):
+    type: str  # exception class name, or "Timeout", "Killed", "OutOfMemory", "NonFiniteLoss"
+    message: str
+    traceback: str
+
+
+class ResultRecord(TypedDict, total=False):
+    schema_version: str
+    status: Literal["ok", "failed"]
+    cell_key: str  # sha256 of the canonical JSON of (suite config for the cell, dataset+split hashes, seed, ...)
+    suite: str
+    model: str
+    seed: int
+    dataset: DatasetInfo
+    config: dict[str, Any]  # fully resolved model config
+    metrics_version: str
+    metrics: dict[str, float]  # test-set "p@1", "ndcg@1", "psp@1", "psndcg@1", "r@1", ... (fractions)
+    metrics_extra: dict[str, dict[str, float]]  # other scorings, e.g. {"sigma_ext": {...}} for SyncXML
+    val_metrics: dict[str, float]  # best-epoch validation metrics
+    fit: dict[str, Any]  # FitReport: train_seconds, epochs_run, best_epoch, history
+    efficiency: dict[str, Any]  # train_s, params{...}, model_bytes, flops_per_query, latency, memory, ...
+    card: dict[str, Any]  # ModelCard as a dict
+    deviations: list[str]  # from the paper (model card) and from the protocol (e.g. reduced epochs)
+    env: dict[str, Any]  # versions, hardware, git sha/dirty, thread count
+    harness_version: str
+    git_sha: str | None
+    git_dirty: bool | None
+    started_at: str  # ISO 8601 UTC
+    finished_at: str
+    error: ErrorInfo | None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file in the same folder and ``os.replace``: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True, allow_nan=False, default=_json_default)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and paths show up in configs and metrics; anything else is a bug worth failing on.
+    if hasattr(obj, "item") and callable(obj.item):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+REQUIRED = ("schema_version", "status", "cell_key", "model", "seed", "dataset", "metrics_version")
+
+
+def read_record(path: Path) -> ResultRecord:
+    """Read and validate one ``result.json``; a malformed file is a HarnessError naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"{path}: unreadable result record ({exc})") from None
+    missing = [key for key in REQUIRED if key not in data]
+    if missing:
+        raise HarnessError(f"{path}: result record lacks {', '.join(missing)}")
+    if data["status"] not in ("ok", "failed"):
+        raise HarnessError(f"{path}: unknown status {data['status']!r}")
+    if str(data["schema_version"]) != RESULT_SCHEMA_VERSION:
+        # Only one schema version exists so far; an upgrade path goes here when it changes.
+        raise HarnessError(f"{path}: result schema {data['schema_version']} is not {RESULT_SCHEMA_VERSION}")
+    return data  # type: ignore[return-value]
+
+
+def load_records(runs_dir: Path) -> Iterator[ResultRecord]:
+    """Yield every result record under ``runs_dir`` in a stable (path) order."""
+    for path in sorted(runs_dir.rglob(RESULT_FILE)):
+        yield read_record(path)
