@@ -55,6 +55,8 @@ class ResultRecord(TypedDict, total=False):
     seed: int
     dataset: DatasetInfo
     config: dict[str, Any]  # fully resolved model config
+    overrides: dict[str, Any]  # the suite's overrides of the model's defaults (part of config, kept for reading)
+    k: int  # top-k predictions kept and metrics computed @1..k
     metrics_version: str
     metrics: dict[str, float]  # test-set "p@1", "ndcg@1", "psp@1", "psndcg@1", "r@1", ... (fractions)
     metrics_extra: dict[str, dict[str, float]]  # other scorings, e.g. {"sigma_ext": {...}} for SyncXML
@@ -77,6 +79,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; results are meant to be shared, so apply the usual umask instead.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True, allow_nan=False, default=_json_default)
             fh.write("\n")

@@ -24,10 +24,18 @@ SUBCOMMANDS = {
     "ls": "harness.cli.ls",
     "data": "harness.cli.data",
     "evaluate": "harness.cli.evaluate",
+    "run": "harness.cli.run",
+    "report": "harness.cli.report",
+    "sync": "harness.cli.sync",
+    "profile": "harness.cli.profile",
 }
 
 EPILOG = """\
 examples:
+  harness run --suite offline                 # the main job: every model on the embedded dataset (CPU, < 10 min)
+  harness run --suite short-text --models inceptionxml --data-dir ~/xc --seeds 0,1,2
+  harness report > results/table.md           # comparison tables from the results on disk
+  harness profile --model inceptionxml --num-labels 670091 --vocab-size 66667 --embedding-dim 300 --json
   harness ls datasets                         # the embedded dataset and the paper's benchmarks
   harness data info wordnet-nouns             # XC-repository statistics and file checksums
   harness data validate ~/xc/LF-AmazonTitles-131K

@@ -1,0 +1,106 @@
+"""``harness report``: comparison tables (Markdown, CSV, LaTeX) and a P@1-vs-latency plot from results on disk.
+
+Usage::
+
+    harness report > results/table.md                       # Markdown on stdout, every suite under results/runs
+    harness report --suite smoke --out results/table.md     # also writes results/p1_vs_latency.png beside it
+    harness report --format csv --metrics p@1,psp@1,ndcg@5
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+log = logging.getLogger(__name__)
+
+PLOT_NAME = "p1_vs_latency.png"
+
+DESCRIPTION = """\
+Render the results on disk (every result.json under --runs-dir) as one table per dataset, one row per
+model: P@1/3/5 and PSP@1/3/5 (or --metrics), MACs per query, parameters, model size, latency p50 and
+training time, each as mean ± std over seeds with the best value per column in bold. Seeds are averaged
+only when dataset sha256, split hash, metrics version and config agree; any other result becomes its own,
+flagged row. Deviations from the paper or protocol become numbered footnotes; failed cells are listed
+below their table. See docs/report.md.
+"""
+
+EPILOG = f"""\
+examples:
+  harness report > results/table.md
+  harness report --suite short-text --out results/table.md       # + results/{PLOT_NAME}
+  harness report --format latex --metrics p@1,p@5,psp@5 --out paper/table.tex --no-plot
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``harness report``."""
+    parser = subparsers.add_parser(
+        "report",
+        help="comparison tables and a P@1-vs-latency plot from the results on disk",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--runs-dir", type=Path, help="where the cells are (default $HARNESS_RUNS or results/runs)")
+    parser.add_argument("--suite", help="only this suite (default: every suite found, one section each)")
+    parser.add_argument("--format", choices=("md", "csv", "latex"), default="md", help="default md")
+    parser.add_argument("--metrics", help="accuracy columns, comma-separated (default p@1,p@3,p@5,psp@1,psp@3,psp@5)")
+    parser.add_argument("--out", type=Path, help="write the table here instead of stdout")
+    parser.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help=f"save the plot here (default with --out: {PLOT_NAME} beside it)"
+    )
+    parser.add_argument("--no-plot", action="store_true", help="do not draw the plot")
+    parser.set_defaults(func=run)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this report, with only the options that differ from the defaults."""
+    parts = ["harness", "report"]
+    for flag, value in (
+        ("--runs-dir", args.runs_dir),
+        ("--suite", args.suite),
+        ("--metrics", args.metrics),
+        ("--out", args.out),
+    ):
+        if value is not None:
+            parts += [flag, str(value)]
+    if args.format != "md":
+        parts += ["--format", args.format]
+    if args.plot is not None:
+        parts += ["--plot", str(args.plot)]
+    if args.no_plot:
+        parts.append("--no-plot")
+    return shlex.join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, aggregate, render; warnings about mixed results go to the log as well as into the table."""
+    from harness.report import load_report, plot_accuracy_vs_latency, render
+    from harness.tracking import default_runs_dir
+
+    if args.plot is not None and args.no_plot:
+        raise HarnessError("--plot and --no-plot contradict each other")
+    metrics = [m for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    report = load_report(args.runs_dir or default_runs_dir(), suite=args.suite, metrics=metrics)
+    for warning in report.warnings:
+        log.warning("%s", warning)
+    text = render(report, args.format, command=command_line(args))
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        log.info("table written to %s", args.out)
+    plot = args.plot
+    if plot is None and args.out is not None and not args.no_plot:
+        plot = args.out.parent / PLOT_NAME
+    if plot is not None:
+        drawn = plot_accuracy_vs_latency(report, plot)
+        log.info("plot written to %s (%d points)", plot, drawn)
+    return 0

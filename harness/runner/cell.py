@@ -1,0 +1,276 @@
+"""Run ONE benchmark cell in this process: data, split, fit, test top-k, metrics, profile, then files on disk.
+
+Usage::
+
+    python -m harness.runner.cell runs/smoke/synthetic-tiny/inceptionxml/seed-0/1a2b3c4d5e6f/cell.json
+
+The orchestrator (:mod:`harness.runner.execute`) starts one such process per cell, with stdout and stderr
+going to ``log.txt``. The cell writes ``topk.npz`` and ``env.json``, then ``result.json`` atomically and
+last: its presence means the cell is finished, ok or failed. An exception becomes a ``status: "failed"``
+record; an interrupt (Ctrl-C) writes nothing, so the cell simply runs again next time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness import METRICS_VERSION, RESULT_SCHEMA_VERSION, __version__
+from harness.errors import HarnessError
+from harness.results import RESULT_FILE, write_json_atomic
+from harness.runner.plan import CellSpec, import_plugins, resolve_config
+
+log = logging.getLogger("harness.cell")
+
+SPEC_FILE = "cell.json"
+TOPK_FILE = "topk.npz"
+ENV_FILE = "env.json"
+LOG_FILE = "log.txt"
+MODEL_DIR = "model"
+#: Set by the orchestrator: a cell whose parent is already gone exits instead of running unattended.
+PARENT_ENV = "HARNESS_RUNNER_PID"
+
+
+class NonFinitePredictionError(HarnessError):
+    """The model's test scores contain NaN or infinity for real (non-padding) predictions."""
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC timestamp with seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def error_info(exc: BaseException, tail_lines: int = 40) -> dict[str, str]:
+    """``ErrorInfo`` of an exception: a normalised type (OutOfMemory, NonFiniteLoss, …), message, traceback tail."""
+    name = type(exc).__name__
+    if isinstance(exc, MemoryError) or name == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
+        kind = "OutOfMemory"
+    elif name == "NonFiniteLossError":
+        kind = "NonFiniteLoss"
+    else:
+        kind = name
+    lines = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
+    return {"type": kind, "message": str(exc)[:4000], "traceback": "\n".join(lines[-tail_lines:])}
+
+
+def base_record(spec: CellSpec, started: str) -> dict[str, Any]:
+    """The fields every record of this cell carries, ok or failed."""
+    return {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "cell_key": spec.key,
+        "suite": spec.suite,
+        "model": spec.model,
+        "seed": spec.seed,
+        "dataset": dict(spec.dataset_info),
+        "config": spec.config,
+        "overrides": spec.overrides,
+        "k": spec.k,
+        "metrics_version": METRICS_VERSION,
+        "harness_version": __version__,
+        "git_sha": spec.git_sha,
+        "git_dirty": spec.git_dirty,
+        "started_at": started,
+    }
+
+
+def failed_record(spec: CellSpec, error: dict[str, str], started: str, env: dict | None = None) -> dict[str, Any]:
+    """A ``status: "failed"`` record (written by the cell for exceptions, by the orchestrator for kills)."""
+    record = base_record(spec, started)
+    record.update({"status": "failed", "error": error, "finished_at": utc_now(), "env": env or {}})
+    return record
+
+
+def _finite_or_none(value: Any) -> Any:
+    # Histories can hold NaN (an epoch without validation); JSON on disk is strict, so those become null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def take_rows(split: Any, idx: Any) -> Any:
+    """Rows ``idx`` of a :class:`~harness.data.dataset.SplitData` (labels, texts, features, ids)."""
+    from harness.data.dataset import SplitData
+
+    return SplitData(
+        Y=split.Y[idx],
+        texts=[split.texts[i] for i in idx] if split.texts is not None else None,
+        X=split.X[idx] if split.X is not None else None,
+        uids=[split.uids[i] for i in idx] if split.uids is not None else None,
+    )
+
+
+def _seed_all(seed: int) -> None:
+    # Models seed themselves through FitContext; this also covers code that draws before fit (or forgets).
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the legacy global state is exactly what careless code uses
+    torch.manual_seed(seed)
+
+
+def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
+    """Execute the cell and write ``topk.npz`` and ``env.json``; return the ok record (not yet written)."""
+    import numpy as np
+    import torch
+
+    from harness.data import get_split, load_dataset
+    from harness.metrics import evaluate, inverse_propensity
+    from harness.models import model_registry
+    from harness.models.contract import FitContext
+    from harness.runner.adapters import capture_env, measure_efficiency
+
+    torch.set_num_threads(spec.threads)
+    import_plugins()
+    _seed_all(spec.seed)
+    cell_dir = spec.path
+    log.info("cell %s (%s): %d threads, device %s", cell_dir, spec.label, spec.threads, spec.device)
+
+    ds = load_dataset(spec.dataset_ref, data_dir=spec.data_dir)
+    fit_idx, val_idx, manifest = get_split(ds, seed=spec.split_seed, fraction=spec.val_fraction)
+    if (ds.sha256, manifest.manifest_hash) != (spec.dataset_info["sha256"], spec.dataset_info["split_manifest_hash"]):
+        raise HarnessError(f"{ds.name} changed on disk since the run was planned (sha256 or split differs)")
+    train, val = take_rows(ds.train, fit_idx), take_rows(ds.train, val_idx)
+    # Propensities from training labels only: the fitted part for validation, all of train for test.
+    inv_fit = inverse_propensity(train.Y, ds.A, ds.B)
+    inv_train = inverse_propensity(ds.train.Y, ds.A, ds.B)
+
+    if resolve_config(spec.model, spec.overrides) != spec.config:  # the model's code changed after planning
+        raise HarnessError(f"{spec.model}'s resolved config differs from the planned one; run the suite again")
+    model = model_registry.get(spec.model)(**spec.overrides)
+    work_dir = cell_dir / "work"
+    ctx = FitContext(
+        seed=spec.seed,
+        num_labels=ds.num_labels,
+        label_texts=ds.label_texts,
+        device=spec.device,
+        inv_prop=inv_fit,
+        work_dir=work_dir,
+    )
+    t0 = time.perf_counter()
+    report = model.fit(train, val, ctx=ctx)
+    train_s = time.perf_counter() - t0
+    shutil.rmtree(work_dir, ignore_errors=True)
+    log.info("fit done in %.1fs (%s epochs, best %s)", train_s, report.epochs_run, report.best_epoch)
+
+    # Filtered (reciprocal) pairs are dropped before ranking, so ask for as many extra labels as a row loses.
+    extra = 0
+    if ds.filter_test is not None and len(ds.filter_test):
+        extra = int(np.bincount(ds.filter_test[:, 0]).max())
+    t0 = time.perf_counter()
+    top = model.predict_split(ds.test, spec.k + extra)
+    predict_s = time.perf_counter() - t0
+    indices, scores = np.asarray(top.indices), np.asarray(top.scores, dtype=np.float32)
+    expected = (len(ds.test), spec.k + extra)
+    if indices.shape != expected:
+        raise HarnessError(f"{spec.model} returned top-k of shape {indices.shape}, expected {expected}")
+    if not np.isfinite(scores[indices >= 0]).all():
+        raise NonFinitePredictionError(f"{spec.model} produced NaN or infinite scores on the test set")
+    metrics = evaluate((indices, scores), ds.test.Y, inv_prop=inv_train, k=spec.k, filter_pairs=ds.filter_test)
+    _save_topk(cell_dir / TOPK_FILE, indices, scores, spec.k)
+
+    model_dir = cell_dir / MODEL_DIR
+    model.save(model_dir)
+    efficiency = measure_efficiency(
+        model,
+        ds.test.texts,
+        device=spec.device,
+        threads=spec.threads,
+        k=spec.k,
+        options=spec.profiling,
+        train_s=train_s,
+        model_dir=model_dir,
+    )
+    efficiency["predict_test_s"] = predict_s
+    if not spec.keep_models:
+        shutil.rmtree(model_dir, ignore_errors=True)
+    card = asdict(model.card())
+    env = capture_env(
+        threads=spec.threads, device=spec.device, git_sha=spec.git_sha, git_dirty=spec.git_dirty, plugins=spec.plugins
+    )
+    write_json_atomic(cell_dir / ENV_FILE, env)
+
+    record = base_record(spec, started)
+    record.update(
+        {
+            "status": "ok",
+            "metrics": metrics,
+            "val_metrics": dict(report.best_val),
+            "fit": _finite_or_none(asdict(report)),
+            "efficiency": _finite_or_none(efficiency),
+            "card": _finite_or_none(card),
+            "deviations": list(card.get("deviations") or []),
+            "env": env,
+            "error": None,
+            "finished_at": utc_now(),
+        }
+    )
+    return record
+
+
+def _save_topk(path: Path, indices: Any, scores: Any, k: int) -> None:
+    """``topk.npz`` through a temporary name: a killed cell never leaves a truncated archive under the real name."""
+    import numpy as np
+
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(tmp, indices=indices.astype(np.int64), scores=scores, k=np.int64(k))
+    os.replace(tmp, path)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the orchestrator dies, so no orphan keeps writing a cell folder."""
+    expected = os.environ.get(PARENT_ENV)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if expected and os.getppid() != int(expected):  # the parent died before prctl took effect
+        raise SystemExit(130)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the cell process; returns 0 (ok), 1 (failed, recorded) or 130 (interrupted)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m harness.runner.cell CELL_DIR/cell.json\n")
+        return 2
+    _die_with_parent()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    spec_path = Path(args[0])
+    spec = CellSpec.from_dict(json.loads(spec_path.read_text(encoding="utf-8")))
+    started = utc_now()
+    try:
+        record = run_cell(spec, started)
+    except KeyboardInterrupt:
+        log.warning("interrupted: no result written; the cell runs again next time")
+        return 130
+    except BaseException as exc:  # noqa: BLE001 - every other failure is this cell's, recorded and survived
+        log.error("cell failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        record = failed_record(spec, error_info(exc), started)
+    write_json_atomic(spec.path / RESULT_FILE, record)
+    log.info("wrote %s (status %s)", spec.path / RESULT_FILE, record["status"])
+    return 0 if record["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

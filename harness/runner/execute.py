@@ -1,0 +1,300 @@
+"""Run a planned suite: one subprocess per cell, resume from disk, isolate failures, report progress.
+
+Usage::
+
+    from harness.runner.execute import execute
+    summary = execute(plan, rerun="missing", tracker=tracker, on_event=print)
+    summary.executed, summary.failed, summary.exit_code
+
+Resume policy (``rerun``): ``missing`` runs cells without an ok ``result.json`` (failed cells are retried),
+``always`` runs every cell again, ``never`` runs nothing and reports what is on disk. A cell folder is
+cleared before its cell runs, and ``result.json`` is written last and atomically, so a folder without one
+is an interrupted attempt and never mistaken for a result. An advisory lock per cell folder keeps two
+``harness run`` processes from running the same cell at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.results import RESULT_FILE, read_record, write_json_atomic
+from harness.runner.cell import LOG_FILE, PARENT_ENV, SPEC_FILE, failed_record, utc_now
+from harness.runner.plan import CellSpec, Plan
+
+log = logging.getLogger(__name__)
+
+RERUN_CHOICES = ("missing", "always", "never")
+LOCK_FILE = ".lock"
+#: Seconds a cell gets to exit after SIGTERM before it is killed.
+GRACE_S = 10.0
+
+
+@dataclass
+class CellOutcome:
+    """What happened to one cell in this invocation.
+
+    ``status``: ``ok`` / ``failed`` (ran now), ``cached`` / ``cached-failed`` (found on disk, not run),
+    ``missing`` (``--rerun never`` and nothing on disk), ``busy`` (another process holds the cell),
+    ``interrupted`` (stopped by Ctrl-C; nothing written).
+    """
+
+    spec: CellSpec
+    status: str
+    record: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    @property
+    def executed(self) -> bool:
+        return self.status in ("ok", "failed")
+
+
+@dataclass
+class RunSummary:
+    """All outcomes of an invocation, in plan order."""
+
+    plan: Plan
+    outcomes: list[CellOutcome] = field(default_factory=list)
+    interrupted: bool = False
+
+    def count(self, *statuses: str) -> int:
+        return sum(o.status in statuses for o in self.outcomes)
+
+    @property
+    def executed(self) -> int:
+        return sum(o.executed for o in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed", "cached-failed")
+
+    @property
+    def exit_code(self) -> int:
+        """130 after an interrupt, 1 when any cell is not ok (failed, missing, busy), else 0."""
+        if self.interrupted:
+            return 130
+        return 0 if all(o.status in ("ok", "cached") for o in self.outcomes) else 1
+
+
+def _lock(cell_dir: Path) -> int | None:
+    """Take the cell's advisory lock without waiting; the fd, or ``None`` when another process holds it."""
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cell_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process protection, the atomic result still holds
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _existing(cell_dir: Path) -> dict[str, Any] | None:
+    """The cell's record on disk, or ``None`` (absent or unreadable: an unreadable one is re-run)."""
+    path = cell_dir / RESULT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return dict(read_record(path))
+    except HarnessError as exc:
+        log.warning("ignoring %s", exc)
+        return None
+
+
+def _clear(cell_dir: Path) -> None:
+    """Remove what an earlier attempt left (partial files, temp files, an old failed record), keeping the lock."""
+    for path in cell_dir.iterdir():
+        if path.name == LOCK_FILE:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _child_env(spec: CellSpec) -> dict[str, str]:
+    env = dict(os.environ)
+    env[PARENT_ENV] = str(os.getpid())
+    # BLAS pools outside torch obey these; torch's own count is set in the cell.
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(spec.threads)
+    env["PYTHONUNBUFFERED"] = "1"
+    # The cell must import this very harness even when it runs from a checkout that is not installed.
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def _log_tail(cell_dir: Path, lines: int = 30) -> str:
+    try:
+        text = (cell_dir / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, a grace period, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _death_error(returncode: int | None, timeout: float | None, cell_dir: Path) -> dict[str, str]:
+    """ErrorInfo for a cell process that ended without writing its result."""
+    tail = _log_tail(cell_dir)
+    if returncode is None:
+        return {"type": "Timeout", "message": f"cell exceeded the {timeout:g}s limit and was killed", "traceback": tail}
+    if returncode < 0:
+        try:
+            sig: str | int = signal.Signals(-returncode).name
+        except ValueError:
+            sig = -returncode
+        hint = " (often the kernel's out-of-memory killer)" if returncode == -signal.SIGKILL else ""
+        return {"type": "Killed", "message": f"cell process killed by {sig}{hint}", "traceback": tail}
+    return {"type": "Crashed", "message": f"cell process exited with {returncode} without a result", "traceback": tail}
+
+
+def run_one(spec: CellSpec) -> dict[str, Any]:
+    """Run one cell in a subprocess (the caller holds its lock) and return its record, writing one if it died."""
+    cell_dir = spec.path
+    _clear(cell_dir)
+    write_json_atomic(cell_dir / SPEC_FILE, spec.to_dict())
+    started = utc_now()
+    cmd = [sys.executable, "-m", "harness.runner.cell", str(cell_dir / SPEC_FILE)]
+    with open(cell_dir / LOG_FILE, "ab") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_child_env(spec))  # noqa: S603
+        try:
+            returncode: int | None = proc.wait(spec.timeout)
+        except subprocess.TimeoutExpired:
+            _stop(proc)
+            returncode = None
+        except BaseException:  # Ctrl-C (or any error here): stop the cell, write nothing, re-raise
+            _stop(proc)
+            raise
+    record = _existing(cell_dir) if returncode is not None else None
+    if record is None:
+        record = failed_record(spec, _death_error(returncode, spec.timeout, cell_dir), started)
+        write_json_atomic(cell_dir / RESULT_FILE, record)
+    return record
+
+
+def execute(
+    plan: Plan,
+    *,
+    rerun: str = "missing",
+    tracker: Any = None,
+    invocation_id: str = "",
+    on_event: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """Run every cell of ``plan`` under the ``rerun`` policy; never raises for a failing cell.
+
+    Args:
+        tracker: a :class:`harness.tracking.Tracker` (or ``None``); called in this process after each cell
+            with the record on disk, so a tracking failure can never fail or lose a cell.
+        on_event: receives one progress line per cell event (the CLI prints them).
+    """
+    if rerun not in RERUN_CHOICES:
+        raise HarnessError(f"--rerun must be one of {', '.join(RERUN_CHOICES)}, got {rerun!r}")
+    say = on_event or (lambda line: log.info("%s", line))
+    summary = RunSummary(plan)
+    total = len(plan.cells)
+    for i, spec in enumerate(plan.cells, start=1):
+        prefix = f"[{i}/{total}] {spec.label}"
+        outcome = _visit(spec, rerun, prefix, say)
+        summary.outcomes.append(outcome)
+        if outcome.status == "interrupted":
+            summary.interrupted = True
+            break
+        if tracker is not None and outcome.record is not None:
+            try:
+                tracker.log_cell(outcome.record, spec.path, invocation_id)
+            except Exception as exc:  # noqa: BLE001 - trackers promise not to raise; the record is safe on disk anyway
+                log.warning("tracking %s failed: %s (the result is on disk; `harness sync` pushes it)", spec.dir, exc)
+    _write_invocation(plan, summary, invocation_id)
+    return summary
+
+
+def _visit(spec: CellSpec, rerun: str, prefix: str, say: Callable[[str], None]) -> CellOutcome:
+    cell_dir = spec.path
+    existing = _existing(cell_dir)
+    if rerun == "never" or (rerun == "missing" and existing is not None and existing["status"] == "ok"):
+        status = "missing" if existing is None else ("cached" if existing["status"] == "ok" else "cached-failed")
+        say(f"{prefix}: {'not run' if status == 'missing' else 'on disk'} ({_brief(existing)})")
+        return CellOutcome(spec, status, existing)
+    fd = _lock(cell_dir)
+    if fd is None:
+        say(f"{prefix}: busy (another harness run holds {cell_dir}); skipped")
+        return CellOutcome(spec, "busy")
+    try:
+        if rerun == "missing":  # another process may have finished it while we waited for the lock
+            existing = _existing(cell_dir)
+            if existing is not None and existing["status"] == "ok":
+                say(f"{prefix}: on disk ({_brief(existing)})")
+                return CellOutcome(spec, "cached", existing)
+        say(f"{prefix}: running ({cell_dir})")
+        t0 = time.perf_counter()
+        try:
+            record = run_one(spec)
+        except KeyboardInterrupt:
+            say(f"{prefix}: interrupted; nothing recorded, it runs again next time")
+            return CellOutcome(spec, "interrupted", None, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        say(f"{prefix}: {_brief(record)} in {seconds:.1f}s")
+        return CellOutcome(spec, record["status"], record, seconds)
+    finally:
+        os.close(fd)
+
+
+def _brief(record: dict[str, Any] | None) -> str:
+    """``ok p@1 12.34 psp@1 5.67`` or ``FAILED Type: message``, for progress lines."""
+    if record is None:
+        return "no result"
+    if record["status"] != "ok":
+        err = record.get("error") or {}
+        return f"FAILED {err.get('type', '?')}: {str(err.get('message', ''))[:200]}"
+    metrics = record.get("metrics") or {}
+    shown = " ".join(f"{k} {100 * metrics[k]:.2f}" for k in ("p@1", "p@5", "psp@1") if k in metrics)
+    return f"ok {shown}".strip()
+
+
+def _write_invocation(plan: Plan, summary: RunSummary, invocation_id: str) -> None:
+    """``<runs>/<suite>/invocations/<id>.json``: what this invocation planned and what became of each cell.
+
+    Outside any cell folder and not named ``result.json``, so readers of results never pick it up.
+    """
+    if not invocation_id:
+        return
+    data = {
+        "invocation_id": invocation_id,
+        "suite": plan.suite.name,
+        "finished_at": utc_now(),
+        "interrupted": summary.interrupted,
+        "skipped_datasets": plan.skipped,
+        "cells": [
+            {"key": o.spec.key, "dir": o.spec.dir, "dataset": o.spec.dataset, "model": o.spec.model,
+             "seed": o.spec.seed, "status": o.status, "seconds": round(o.seconds, 3)}
+            for o in summary.outcomes
+        ],
+    }  # fmt: skip
+    try:
+        write_json_atomic(plan.runs_dir / plan.suite.name / "invocations" / f"{invocation_id}.json", data)
+    except OSError as exc:  # an audit file must not turn a finished run into an error
+        log.warning("could not write the invocation record: %s", exc)

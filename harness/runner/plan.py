@@ -1,0 +1,289 @@
+"""Plan a suite run: resolve datasets, models and configs into cells, each with a content-addressed key and folder.
+
+Usage::
+
+    from harness.runner.plan import plan_suite
+    plan = plan_suite(load_suite("smoke"), runs_dir=Path("runs"))
+    for cell in plan.cells:
+        cell.key, cell.dir     # sha256 of what moves the numbers; runs/<suite>/<ds>/<model>/seed-<n>/<key12>/
+    plan.skipped               # {dataset: why} for datasets missing under --missing skip
+
+A cell is one (dataset, model, seed). Its key hashes the resolved model config, the dataset's sha256, the
+validation split's manifest hash, the seed, ``METRICS_VERSION``, k and the resolved device: anything that
+can change a number. Threads and profiling options change timings only and are recorded, not keyed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from harness import METRICS_VERSION
+from harness.errors import HarnessError
+from harness.registry import did_you_mean
+from harness.runner.datasets import MissingDatasetError, dataset_identity, dataset_ref
+from harness.suites import Suite
+
+#: Comma-separated modules imported before models are looked up (parent and every cell process), so that
+#: a model living outside the harness registers itself without editing ``harness/models/__init__.py``.
+PLUGINS_ENV = "HARNESS_PLUGINS"
+
+
+def import_plugins() -> list[str]:
+    """Import the modules named in ``$HARNESS_PLUGINS``; returns their names (recorded with each cell)."""
+    names = [n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(",") if n.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise HarnessError(f"{PLUGINS_ENV}: cannot import plugin module {name!r} ({exc})") from None
+    return names
+
+
+def canonical_json(data: Any) -> str:
+    """Sorted keys, no whitespace, no NaN: the same data always gives the same bytes (and the same key)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def cell_key(payload: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a cell's key payload (see :meth:`CellSpec.key_payload`)."""
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+@dataclass
+class CellSpec:
+    """Everything one cell process needs, written to ``cell.json`` in the cell folder before it starts."""
+
+    suite: str
+    dataset: str  # canonical name (folder name for a path)
+    dataset_ref: str  # what load_dataset() receives: a registered name or a folder path
+    data_dir: str | None
+    model: str
+    overrides: dict[str, Any]
+    config: dict[str, Any]  # the fully resolved model config
+    seed: int
+    k: int
+    val_fraction: float
+    split_seed: int
+    device: str  # resolved: "cpu" or "cuda"
+    threads: int
+    dataset_info: dict[str, Any]  # results.DatasetInfo
+    profiling: dict[str, Any] = field(default_factory=dict)
+    keep_models: bool = False
+    timeout: float | None = None
+    plugins: list[str] = field(default_factory=list)
+    git_sha: str | None = None
+    git_dirty: bool | None = None
+    key: str = ""
+    dir: str = ""
+
+    def key_payload(self) -> dict[str, Any]:
+        """What identifies the cell's numbers; changing any of it gives a new key and a new folder."""
+        return {
+            "model": self.model,
+            "config": self.config,
+            "dataset": {"name": self.dataset, "sha256": self.dataset_info["sha256"]},
+            "split_manifest_hash": self.dataset_info["split_manifest_hash"],
+            "val_fraction": self.val_fraction,
+            "split_seed": self.split_seed,
+            "seed": self.seed,
+            "k": self.k,
+            "metrics_version": METRICS_VERSION,
+            "device": self.device,
+        }
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dir)
+
+    @property
+    def label(self) -> str:
+        """``dataset · model · seed n``, for progress lines."""
+        return f"{self.dataset} · {self.model} · seed {self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CellSpec:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
+
+@dataclass
+class Plan:
+    """The cells of one invocation, in run order (dataset, then model, then seed), and skipped datasets."""
+
+    suite: Suite
+    runs_dir: Path
+    cells: list[CellSpec]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+# Models and configs ----------------------------------------------------------------------------------
+def resolve_config(model: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The model's full config with ``overrides`` applied, as JSON data; unknown fields get a suggestion.
+
+    Validating here, before any cell starts, turns a typo such as ``epoch: 5`` into one clear error instead
+    of a column of failed cells.
+    """
+    from harness.models import model_registry
+
+    cls = model_registry.get(model)
+    config_cls = getattr(cls, "Config", None)
+    if config_cls is None or not dataclasses.is_dataclass(config_cls):
+        if overrides:
+            raise HarnessError(f"{model} has no dataclass Config, so it takes no overrides ({sorted(overrides)})")
+        return {}
+    names = [f.name for f in dataclasses.fields(config_cls)]
+    for key in overrides:
+        if key not in names:
+            raise HarnessError(f"{model}: unknown config field {key!r}.{did_you_mean(key, names)}")
+    try:
+        config = dataclasses.replace(config_cls(), **overrides)
+    except (TypeError, ValueError) as exc:
+        raise HarnessError(f"{model}: invalid config overrides {overrides}: {exc}") from None
+    data = config.to_dict() if hasattr(config, "to_dict") else dataclasses.asdict(config)
+    return json.loads(canonical_json(data))  # tuples -> lists, exactly what the cell will record
+
+
+def select_models(suite: Suite, requested: Sequence[str] | None) -> list[str]:
+    """Canonical model names to run: ``requested`` (``--models``) or the suite's default list."""
+    from harness.models import model_registry
+
+    names = list(requested) if requested else list(suite.default_models)
+    if not names:
+        raise HarnessError(f"suite {suite.name} lists no default models; pass --models a,b")
+    out = [model_registry.canonical(name) for name in names]  # UnknownNameError suggests the closest
+    return list(dict.fromkeys(out))
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without a GPU is an error."""
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if has_cuda else "cpu"
+    if device == "cuda" and not has_cuda:
+        raise HarnessError("--device cuda was requested but torch sees no GPU (install a CUDA build of torch)")
+    if device not in ("cpu", "cuda"):
+        raise HarnessError(f"device must be auto, cpu or cuda, got {device!r}")
+    return device
+
+
+def default_threads() -> int:
+    """Every CPU this process may run on (the affinity mask, which respects taskset/cgroup pinning)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """``(sha, dirty)`` of the checkout the harness runs from, or ``(None, None)`` outside git."""
+    try:
+        from harness.profiling.env import git_info
+    except ImportError:  # the profiling package is optional for planning
+        return None, None
+    info = git_info()
+    return info.get("git_sha"), info.get("git_dirty")
+
+
+# The plan ------------------------------------------------------------------------------------------------
+def plan_suite(
+    suite: Suite,
+    runs_dir: Path,
+    *,
+    models: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    data_dir: str | None = None,
+    missing: str = "fail",
+    timeout: float | None = None,
+) -> Plan:
+    """Resolve a suite (plus command-line restrictions) into cells with keys and folders.
+
+    Args:
+        missing: ``"fail"`` raises one error listing every dataset that is not on disk, with download
+            instructions; ``"skip"`` leaves them out and reports them in ``Plan.skipped``.
+
+    Raises:
+        HarnessError: unknown model or config field, missing datasets under ``missing="fail"``, a dataset whose
+            files changed since its split was fixed, or a requested device that is not there.
+    """
+    plugins = import_plugins()
+    model_names = select_models(suite, models)
+    configs = {m: (suite.overrides_for(m), resolve_config(m, suite.overrides_for(m))) for m in model_names}
+    resolved_device = resolve_device(device or suite.device)
+    n_threads = threads or suite.threads or default_threads()
+    seed_list = list(seeds) if seeds else list(suite.seeds)
+    sha, dirty = git_state()
+
+    refs: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
+    for name in datasets or suite.datasets:
+        try:
+            refs.append(dataset_ref(name, data_dir))
+        except MissingDatasetError as exc:
+            skipped[name] = str(exc)
+    if skipped and missing != "skip":
+        lines = "\n".join(f"  - {why}" for why in skipped.values())  # each message names its dataset
+        raise HarnessError(
+            f"{len(skipped)} dataset(s) of suite {suite.name} are not available:\n{lines}\n"
+            "Download them, point --data-dir (or $HARNESS_DATA) at their parent folder, or pass --missing skip."
+        )
+    if not refs:
+        raise HarnessError(f"suite {suite.name}: no dataset to run (all {len(skipped)} are missing)")
+
+    cells = []
+    for name, ref in dict.fromkeys(refs):
+        info = dataset_identity(ref, data_dir, suite.val_fraction, suite.split_seed)
+        for model in model_names:
+            overrides, config = configs[model]
+            for seed in seed_list:
+                cell = CellSpec(
+                    suite=suite.name,
+                    dataset=name,
+                    dataset_ref=ref,
+                    data_dir=data_dir,
+                    model=model,
+                    overrides=overrides,
+                    config=config,
+                    seed=int(seed),
+                    k=suite.k,
+                    val_fraction=suite.val_fraction,
+                    split_seed=suite.split_seed,
+                    device=resolved_device,
+                    threads=n_threads,
+                    dataset_info=info,
+                    profiling=dict(suite.profiling),
+                    keep_models=suite.keep_models,
+                    timeout=timeout if timeout is not None else suite.timeout_per_cell,
+                    plugins=plugins,
+                    git_sha=sha,
+                    git_dirty=dirty,
+                )
+                cell.key = cell_key(cell.key_payload())
+                cell.dir = str(runs_dir / suite.name / name / model / f"seed-{seed}" / cell.key[:12])
+                cells.append(cell)
+    return Plan(suite=suite, runs_dir=runs_dir, cells=cells, skipped=skipped)
+
+
+def show_config(plan: Plan, out: TextIO) -> None:
+    """Write the resolved per-cell configuration of ``plan`` as one JSON document (``--show-config``)."""
+    cells = []
+    for spec in plan.cells:
+        data = spec.to_dict()
+        data["key_payload"] = spec.key_payload()
+        cells.append(data)
+    json.dump({"suite": plan.suite.name, "skipped_datasets": plan.skipped, "cells": cells}, out, indent=2)
+    out.write("\n")

@@ -1,0 +1,66 @@
+"""Experiment tracking: mirror the result records on disk into MLflow (a view, never the store).
+
+The default store is a local SQLite file beside the runs folder (``results/mlflow.db`` for
+``results/runs``) with artifacts in ``results/mlruns``: no server needed, and never inside the runs folder,
+whose every ``result.json`` is read as a result. ``--mlflow-uri`` or ``$MLFLOW_TRACKING_URI`` choose another.
+
+Usage::
+
+    from harness.tracking import get_tracker, new_invocation_id
+    tracker = get_tracker(None, runs_dir=Path("results/runs"))   # sqlite:///.../results/mlflow.db
+    tracker.log_cell(record, cell_dir, invocation_id); tracker.close_invocation(invocation_id)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.tracking.base import Tracker, new_invocation_id
+from harness.tracking.null import NullTracker
+
+__all__ = [
+    "DEFAULT_RUNS_DIR",
+    "NullTracker",
+    "Tracker",
+    "default_runs_dir",
+    "default_tracking_uri",
+    "get_tracker",
+    "new_invocation_id",
+    "resolve_tracking_uri",
+]
+
+#: Where ``harness run`` writes cells unless ``--runs-dir`` or ``$HARNESS_RUNS`` say otherwise.
+DEFAULT_RUNS_DIR = Path("results/runs")
+
+
+def default_runs_dir() -> Path:
+    """``$HARNESS_RUNS``, else ``results/runs``: the same default as ``harness run``."""
+    return Path(os.environ.get("HARNESS_RUNS") or DEFAULT_RUNS_DIR)
+
+
+def default_tracking_uri(runs_dir: Path) -> str:
+    """``sqlite:///<parent of runs_dir>/mlflow.db``, absolute so subprocesses and other folders agree."""
+    return f"sqlite:///{runs_dir.resolve().parent / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(uri: str | None, runs_dir: Path | None = None) -> str:
+    """The URI to use: explicit ``uri``, else ``$MLFLOW_TRACKING_URI``, else the local default."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_dir or default_runs_dir())
+
+
+def get_tracker(uri: str | None, enabled: bool = True, *, runs_dir: Path | None = None) -> Tracker:
+    """The tracker for a run.
+
+    Args:
+        uri: ``--mlflow-uri``; ``None`` for ``$MLFLOW_TRACKING_URI`` or the local SQLite default.
+        enabled: ``False`` for ``--no-mlflow`` (a :class:`NullTracker`).
+        runs_dir: the runs folder: places the default store and names it in the ``harness sync`` hint.
+
+    MLflow itself is imported only at the first logged cell, so ``harness run --no-mlflow`` never pays for it.
+    """
+    if not enabled:
+        return NullTracker()
+    from harness.tracking.mlflow_sink import MlflowTracker
+
+    return MlflowTracker(resolve_tracking_uri(uri, runs_dir), runs_dir=runs_dir or default_runs_dir())
