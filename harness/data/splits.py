@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.results import write_json_atomic
 
 if TYPE_CHECKING:
     from harness.data.dataset import XMCDataset
@@ -124,21 +124,6 @@ def manifest_path(dataset_name: str, seed: int, fraction: float) -> Path:
     return harness_home() / "splits" / safe / f"seed{seed}-val{fraction:g}.json"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # tmp file in the same folder + os.replace: a reader never sees a half-written manifest.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def get_split(
     dataset: XMCDataset, seed: int = 0, fraction: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray, SplitManifest]:
@@ -164,7 +149,7 @@ def get_split(
     fresh = dataclasses.replace(fresh, manifest_hash=fresh.compute_hash())
     path = manifest_path(dataset.name, seed, fraction)
     if not path.is_file():
-        _write_atomic(path, json.dumps(fresh.to_dict(), indent=2, sort_keys=True) + "\n")
+        write_json_atomic(path, fresh.to_dict())  # tmp + rename: never a half-written manifest
         return fit, val, fresh
     try:
         stored = SplitManifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
