@@ -6,7 +6,7 @@ Usage::
     python benchmarks/train_inceptionxml.py --set epochs=10 --set lr=0.01 --no-test   # a tuning run (val only)
     python benchmarks/train_inceptionxml.py --out results/benchmarks/inceptionxml-wordnet.json
 
-Protocol: the published train split minus a validation split (``harness.data.get_split``, seed 0, 10 %) is
+Protocol: the published train split minus a validation split (``harness.data.split_train``, seed 0, 10 %) is
 used for fitting; the epoch is chosen on validation; test is scored once, at the end, with propensities
 from the full train labels (A=0.55, B=1.5 unless the dataset spec says otherwise). Tune with ``--no-test``.
 """
@@ -21,15 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable from a checkout without installing
     sys.path.insert(0, str(REPO))
 
-from harness.data import get_split, load_dataset  # noqa: E402
-from harness.data.dataset import SplitData  # noqa: E402
+from harness.data import load_dataset, split_train  # noqa: E402
 from harness.metrics import evaluate, inverse_propensity  # noqa: E402
 from harness.models.contract import FitContext  # noqa: E402
 from inceptionxml.adapter import InceptionXMLModel  # noqa: E402
@@ -46,20 +44,13 @@ def parse_value(text: str) -> object:
         return text
 
 
-def subset(split: SplitData, idx: np.ndarray) -> SplitData:
-    """Rows ``idx`` of a split (texts and labels only: all InceptionXML reads)."""
-    assert split.texts is not None
-    return SplitData(Y=split.Y[idx], texts=[split.texts[i] for i in idx])
-
-
 def run(args: argparse.Namespace) -> dict:
     """Fit, select on val, optionally score test; return the result record."""
     torch.set_num_threads(args.threads)
     overrides = dict(kv.split("=", 1) for kv in args.set)
     overrides = {k: parse_value(v) for k, v in overrides.items()}
     ds = load_dataset(args.dataset)
-    fit_idx, val_idx, manifest = get_split(ds, seed=args.split_seed, fraction=args.val_fraction)
-    train, val = subset(ds.train, fit_idx), subset(ds.train, val_idx)
+    train, val, manifest = split_train(ds, seed=args.split_seed, fraction=args.val_fraction)
     # Propensities from the training labels: the fit part for validation, the full train set for test.
     w_fit = inverse_propensity(train.Y, ds.A, ds.B)
     w_train = inverse_propensity(ds.train.Y, ds.A, ds.B)
@@ -78,7 +69,7 @@ def run(args: argparse.Namespace) -> dict:
     record: dict = {
         "model": model.name,
         "dataset": {"name": ds.name, "sha256": ds.sha256, "A": ds.A, "B": ds.B, "n_labels": ds.num_labels},
-        "split": {"n_fit": int(fit_idx.size), "n_val": int(val_idx.size), "manifest": manifest.manifest_hash},
+        "split": {"n_fit": len(train), "n_val": len(val), "manifest": manifest.manifest_hash},
         "seed": args.seed,
         "overrides": overrides,
         "config": card.config,

@@ -25,6 +25,7 @@ _EXPORTS = {
     "dataset_registry": "harness.data.datasets",
     "carve_validation": "harness.data.splits",
     "get_split": "harness.data.splits",
+    "split_train": "harness.data.splits",
     "SplitManifest": "harness.data.splits",
     "dataset_stats": "harness.data.stats",
     "format_stats": "harness.data.stats",

@@ -12,6 +12,7 @@ Usage::
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +51,15 @@ class SplitData:
                 m = size.shape[0] if sp.issparse(size) else len(size)
                 if m != n:
                     raise HarnessError(f"split has {n} label rows but {m} {what}")
+
+    def take(self, idx: Sequence[int] | np.ndarray) -> SplitData:
+        """Rows ``idx`` of this split (labels, texts, features and ids alike), e.g. the validation part of train."""
+        return SplitData(
+            Y=self.Y[idx],
+            texts=[self.texts[i] for i in idx] if self.texts is not None else None,
+            X=self.X[idx] if self.X is not None else None,
+            uids=[self.uids[i] for i in idx] if self.uids is not None else None,
+        )
 
     def __len__(self) -> int:
         return self.Y.shape[0]

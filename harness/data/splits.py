@@ -32,7 +32,7 @@ from harness.errors import HarnessError
 from harness.results import write_json_atomic
 
 if TYPE_CHECKING:
-    from harness.data.dataset import XMCDataset
+    from harness.data.dataset import SplitData, XMCDataset
 
 #: How the indices are drawn; part of the manifest so a change of method is visible.
 METHOD = "rank rows by splitmix64(row ^ splitmix64(seed)); the round(fraction*n_train) lowest -> val; both sorted"
@@ -177,3 +177,11 @@ def _mismatch(path: Path, stored: SplitManifest, fresh: SplitManifest) -> str:
         f"the split method changed (manifest written with numpy {stored.numpy_version}, now {np.__version__}; "
         f"method {stored.method!r}). Pin numpy, or delete the manifest to fix a new split."
     )
+
+
+def split_train(
+    dataset: XMCDataset, seed: int = 0, fraction: float = 0.1
+) -> tuple[SplitData, SplitData, SplitManifest]:
+    """``(fit, val, manifest)``: the training split cut into the part a model fits and its validation part."""
+    fit_idx, val_idx, manifest = get_split(dataset, seed=seed, fraction=fraction)
+    return dataset.train.take(fit_idx), dataset.train.take(val_idx), manifest

@@ -101,18 +101,6 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
-def take_rows(split: Any, idx: Any) -> Any:
-    """Rows ``idx`` of a :class:`~harness.data.dataset.SplitData` (labels, texts, features, ids)."""
-    from harness.data.dataset import SplitData
-
-    return SplitData(
-        Y=split.Y[idx],
-        texts=[split.texts[i] for i in idx] if split.texts is not None else None,
-        X=split.X[idx] if split.X is not None else None,
-        uids=[split.uids[i] for i in idx] if split.uids is not None else None,
-    )
-
-
 def _seed_all(seed: int) -> None:
     # Models seed themselves through FitContext; this also covers code that draws before fit (or forgets).
     import random
@@ -130,7 +118,7 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from harness.data import get_split, load_dataset
+    from harness.data import load_dataset, split_train
     from harness.metrics import evaluate, inverse_propensity
     from harness.models import model_registry
     from harness.models.contract import FitContext
@@ -143,10 +131,9 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
     log.info("cell %s (%s): %d threads, device %s", cell_dir, spec.label, spec.threads, spec.device)
 
     ds = load_dataset(spec.dataset_ref, data_dir=spec.data_dir)
-    fit_idx, val_idx, manifest = get_split(ds, seed=spec.split_seed, fraction=spec.val_fraction)
+    train, val, manifest = split_train(ds, seed=spec.split_seed, fraction=spec.val_fraction)
     if (ds.sha256, manifest.manifest_hash) != (spec.dataset_info["sha256"], spec.dataset_info["split_manifest_hash"]):
         raise HarnessError(f"{ds.name} changed on disk since the run was planned (sha256 or split differs)")
-    train, val = take_rows(ds.train, fit_idx), take_rows(ds.train, val_idx)
     # Propensities from training labels only: the fitted part for validation, all of train for test.
     inv_fit = inverse_propensity(train.Y, ds.A, ds.B)
     inv_train = inverse_propensity(ds.train.Y, ds.A, ds.B)

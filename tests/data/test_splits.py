@@ -105,3 +105,15 @@ def test_validation_split_is_pinned_across_numpy_versions() -> None:
     fit, val = carve_validation(20, seed=0, fraction=0.25)
     assert val.tolist() == PINNED_VAL_20
     assert sorted(fit.tolist() + val.tolist()) == list(range(20))
+
+
+def test_split_train_returns_the_manifest_rows_as_splits(big_json: Path) -> None:
+    from harness.data import split_train
+
+    ds = load_dataset(big_json)
+    fit_idx, val_idx, manifest = get_split(ds, seed=0, fraction=0.1)
+    fit, val, again = split_train(ds, seed=0, fraction=0.1)
+    assert again.manifest_hash == manifest.manifest_hash
+    assert (ds.train.Y[fit_idx] != fit.Y).nnz == 0 and (ds.train.Y[val_idx] != val.Y).nnz == 0
+    assert fit.texts == [ds.train.texts[i] for i in fit_idx]
+    assert val.uids == [ds.train.uids[i] for i in val_idx]
