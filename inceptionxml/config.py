@@ -65,6 +65,10 @@ class InceptionXMLConfig:
     )
     embed_dropout: float = field(default=0.25, metadata={"help": "dropout on the looked-up embeddings"})
     dropout: float = field(default=0.25, metadata={"help": "dropout after projection/inception/hidden"})
+    # SyncXML's conv_layer0 (the projection) has no dropout; standalone InceptionXML uses ``dropout`` there.
+    proj_dropout: float | None = field(
+        default=None, metadata={"help": "dropout after the projection conv (None: same as dropout)"}
+    )
 
     # --- head (methods.md §1.3) ----------------------------------------------------------------------
     # 0.5 on AmazonTitles-670K / WikiSeeAlsoTitles-350K, 0.4 on WikiTitles-500K; no value for others.

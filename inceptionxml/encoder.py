@@ -102,7 +102,10 @@ class InceptionXMLEncoder(nn.Module):
         super().__init__()
         s, f, stride = cfg.seq_len, cfg.num_filters, cfg.conv_stride
         self.enhance = EmbeddingEnhancement(s, emb_dim, cfg.embed_dropout)
-        self.proj = nn.Sequential(nn.Conv1d(s, f, kernel_size=1), nn.GELU(), nn.BatchNorm1d(f), nn.Dropout(cfg.dropout))
+        proj_dropout = cfg.dropout if cfg.proj_dropout is None else cfg.proj_dropout
+        self.proj = nn.Sequential(
+            nn.Conv1d(s, f, kernel_size=1), nn.GELU(), nn.BatchNorm1d(f), nn.Dropout(proj_dropout)
+        )
         self.inception = InceptionModule(f, emb_dim, cfg.filter_sizes, stride, cfg.dropout)
         l1 = self.inception.out_len
         # With D=300 the kernel 16 fits the 75 positions; for a small D it does not, and the (smaller)

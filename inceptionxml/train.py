@@ -58,6 +58,12 @@ class TrainSettings:
     eval_every: int = 1
     amp: str = "none"
     grad_clip: float | None = None
+    #: "onecycle" (InceptionXML/SyncXML, stepped per batch) or "constant" (LightXML's AdamW has no schedule).
+    schedule: str = "onecycle"
+    #: Stochastic weight averaging (LightXML §3.4): from this epoch on, average the weights every ``swa_every``
+    #: steps and validate/keep the average. ``None``: off.
+    swa_start: int | None = None
+    swa_every: int = 1
 
 
 @dataclass
@@ -135,6 +141,7 @@ def fit_loop(
     device: torch.device,
     progress: bool = False,
     generator_seed: int = 0,
+    optimizers: Callable[[nn.Module], list[torch.optim.Optimizer]] | None = None,
 ) -> LoopResult:
     """Train ``net`` with Adam and a per-batch OneCycle schedule; keep the weights of the best val epoch.
 
@@ -147,6 +154,8 @@ def fit_loop(
         device: where ``net`` lives.
         progress: show a tqdm bar with the running loss and the last validation P@1.
         generator_seed: seeds the shuffling of every epoch.
+        optimizers: ``net -> [optimizer, ...]`` for models with several parameter groups (SyncXML's sparse
+            tables, LightXML's AdamW); default one Adam over every parameter. Each gets the same schedule.
 
     Returns:
         The loop's record; ``net`` holds the selected epoch's weights.
@@ -157,15 +166,12 @@ def fit_loop(
     from tqdm.auto import tqdm
 
     steps_per_epoch = max(1, math.ceil(n_train / settings.batch_size))
-    optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=settings.lr,
-        total_steps=settings.epochs * steps_per_epoch,
-        pct_start=settings.pct_start,
-        div_factor=settings.div_factor,
-        final_div_factor=settings.final_div_factor,
-    )
+    if optimizers is None:
+        opts = [torch.optim.Adam(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)]
+    else:
+        opts = optimizers(net)
+    schedulers = [_schedule(opt, settings, steps_per_epoch) for opt in opts]
+    swa = _WeightAverage(settings.swa_start, settings.swa_every) if settings.swa_start is not None else None
     amp_dtype = autocast_dtype(settings.amp, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     shuffle = torch.Generator().manual_seed(generator_seed)
@@ -197,27 +203,32 @@ def fit_loop(
                     f"training loss became {value} at epoch {epoch}, step {step + 1}/{steps_per_epoch}; "
                     "lower the learning rate, enable grad_clip, or use amp='bf16'/'none' instead of fp16"
                 )
-            optimizer.zero_grad(set_to_none=True)
+            for opt in opts:
+                opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
+                for opt in opts:
+                    scaler.unscale_(opt)
                 if settings.grad_clip:
                     nn.utils.clip_grad_norm_(net.parameters(), settings.grad_clip)
-                scaler.step(optimizer)
+                for opt in opts:
+                    scaler.step(opt)
                 scaler.update()
             else:
                 loss.backward()
                 if settings.grad_clip:
                     nn.utils.clip_grad_norm_(net.parameters(), settings.grad_clip)
-                optimizer.step()
-            if scaler is None:
-                scheduler.step()
-            else:
-                # GradScaler skips optimizer.step() on steps with inf/NaN grads (normal while it calibrates);
-                # the schedule still advances per batch, so silence torch's "step order" warning for it.
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
-                    scheduler.step()
+                for opt in opts:
+                    opt.step()
+            # GradScaler skips optimizer.step() on steps with inf/NaN grads (normal while it calibrates); the
+            # schedule still advances per batch, so silence torch's "step order" warning for it.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+                for sched in schedulers:
+                    if sched is not None:
+                        sched.step()
+            if swa is not None:
+                swa.maybe_update(net, epoch)
             total += value * len(idx)
             seen += len(idx)
             if progress:
@@ -228,6 +239,7 @@ def fit_loop(
         is_eval_epoch = epoch % settings.eval_every == 0 or epoch == settings.epochs
         if validate is not None and is_eval_epoch:
             net.eval()
+            live = swa.swap_in(net) if swa is not None else None  # validate (and keep) the averaged weights
             with torch.no_grad():
                 metrics = validate(net)
             record.update({f"val_{k}": v for k, v in metrics.items()})
@@ -239,6 +251,8 @@ def fit_loop(
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
             else:
                 stale += 1
+            if live is not None:
+                net.load_state_dict(live)
         history.append(record)
         log.info(
             "epoch %d: loss %.5f, %.1fs%s",
@@ -255,6 +269,8 @@ def fit_loop(
         net.load_state_dict(best_state)
     else:
         best_epoch = epoch if validate is None else best_epoch
+        if swa is not None:
+            swa.swap_in(net)
     net.eval()
     return LoopResult(
         train_seconds=time.perf_counter() - start,
@@ -263,3 +279,62 @@ def fit_loop(
         best_val=best_val,
         history=copy.deepcopy(history),
     )
+
+
+def _schedule(
+    opt: torch.optim.Optimizer, settings: TrainSettings, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """OneCycle over the whole run (per batch), or ``None`` for a constant learning rate."""
+    if settings.schedule == "constant":
+        return None
+    if settings.schedule != "onecycle":
+        raise HarnessError(f"schedule must be 'onecycle' or 'constant', got {settings.schedule!r}")
+    max_lr = [group["lr"] for group in opt.param_groups]
+    # Adam, AdamW and SparseAdam all carry betas, so β₁ cycles as in the official code (0.85–0.95).
+    cycle = all("betas" in group for group in opt.param_groups)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        opt,
+        max_lr=max_lr,
+        total_steps=settings.epochs * steps_per_epoch,
+        pct_start=settings.pct_start,
+        div_factor=settings.div_factor,
+        final_div_factor=settings.final_div_factor,
+        cycle_momentum=cycle,
+    )
+
+
+class _WeightAverage:
+    """Running mean of the floating-point state (SWA, LightXML §3.4), started at an epoch, updated every N steps.
+
+    A plain running mean of the state dict, kept on the weights' device: validation swaps it in, so the
+    selected checkpoint is the averaged one, as in LightXML's code.
+    """
+
+    def __init__(self, start_epoch: int, every: int) -> None:
+        self.start_epoch, self.every = start_epoch, max(1, every)
+        self.mean: dict[str, torch.Tensor] | None = None
+        self.count = 0
+        self.steps = 0
+
+    def maybe_update(self, net: nn.Module, epoch: int) -> None:
+        if epoch < self.start_epoch:
+            return
+        self.steps += 1
+        if (self.steps - 1) % self.every:
+            return
+        with torch.no_grad():
+            state = net.state_dict()
+            if self.mean is None:
+                self.mean = {k: v.detach().clone() for k, v in state.items() if v.is_floating_point()}
+            else:
+                for k, avg in self.mean.items():
+                    avg.add_(state[k].detach() - avg, alpha=1.0 / (self.count + 1))
+        self.count += 1
+
+    def swap_in(self, net: nn.Module) -> dict[str, torch.Tensor] | None:
+        """Load the average into ``net``; return the live weights to restore (``None``: nothing averaged yet)."""
+        if self.mean is None:
+            return None
+        live = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        net.load_state_dict({**live, **self.mean})
+        return live

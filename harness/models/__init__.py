@@ -15,3 +15,6 @@ from harness.registry import Registry
 
 model_registry: Registry = Registry("model")
 model_registry.register_lazy("inceptionxml", "inceptionxml.adapter:InceptionXMLModel")
+model_registry.register_lazy("syncxml", "inceptionxml.syncxml:SyncXMLModel")
+model_registry.register_lazy("lightxml", "baselines.lightxml:LightXMLModel")
+model_registry.register_lazy("lightxml-minilm", "baselines.lightxml_minilm:LightXMLMiniLMModel")

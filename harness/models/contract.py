@@ -110,6 +110,14 @@ class XMCModel(abc.ABC):
             raise ValueError(f"{self.name} needs raw text, but this split has none (a BoW-only dataset)")
         return self.predict_topk(split.texts, k)
 
+    def predict_split_scorings(self, split: SplitData, k: int) -> dict[str, TopK]:
+        """Top-k under each scoring a model can report, when it has several; ``{}`` when it has one.
+
+        SyncXML ranks by σ(ext) or by σ(ext)·σ(meta) (methods.md §2.6): the runner records every scoring's
+        metrics under ``metrics_extra`` beside the reported ``metrics``, so neither is lost.
+        """
+        return {}
+
     def profiling_target(self, batch_size: int = 1) -> tuple[Any, tuple[Any, ...]] | None:
         """The ``torch.nn.Module`` that maps one batch of encoded queries to label scores, and example inputs.
 

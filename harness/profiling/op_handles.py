@@ -194,12 +194,12 @@ def _zero(inputs: list[Any], outputs: list[Any]) -> int:
 _PER_OUTPUT = """add add_ sub sub_ rsub mul mul_ div div_ neg reciprocal exp log log1p sqrt rsqrt pow square abs sign
     gelu gelu_ relu relu_ leaky_relu silu sigmoid tanh hardtanh elu softplus softmax log_softmax batch_norm
     layer_norm group_norm instance_norm clamp clamp_ clamp_min clamp_max where masked_fill masked_fill_
-    maximum minimum""".split()  # noqa: SIM905
+    maximum minimum ne""".split()  # noqa: SIM905
 _PER_INPUT = """sum mean amax amin max min norm linalg_vector_norm frobenius_norm logsumexp topk sort argsort argmax
     argmin cumsum var std adaptive_avg_pool1d adaptive_max_pool1d avg_pool1d max_pool1d max_pool1d_with_indices
     adaptive_avg_pool2d""".split()  # noqa: SIM905
 _ZERO = """embedding embedding_bag gather index index_select take_along_dim pad constant_pad_nd clone dropout dropout_
-    feature_dropout alpha_dropout repeat repeat_interleave scatter masked_select""".split()  # noqa: SIM905
+    feature_dropout alpha_dropout repeat repeat_interleave scatter masked_select new_ones""".split()  # noqa: SIM905
 
 CATEGORIES: dict[str, str] = {
     **dict.fromkeys(MAC_HANDLES, "mac"),

@@ -171,6 +171,16 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
         raise NonFinitePredictionError(f"{spec.model} produced NaN or infinite scores on the test set")
     metrics = evaluate((indices, scores), ds.test.Y, inv_prop=inv_train, k=spec.k, filter_pairs=ds.filter_test)
     _save_topk(cell_dir / TOPK_FILE, indices, scores, spec.k)
+    metrics_extra = {
+        scoring: evaluate(
+            (np.asarray(alt.indices), np.asarray(alt.scores, dtype=np.float32)),
+            ds.test.Y,
+            inv_prop=inv_train,
+            k=spec.k,
+            filter_pairs=ds.filter_test,
+        )
+        for scoring, alt in model.predict_split_scorings(ds.test, spec.k + extra).items()
+    }
 
     model_dir = cell_dir / MODEL_DIR
     model.save(model_dir)
@@ -198,6 +208,7 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
         {
             "status": "ok",
             "metrics": metrics,
+            "metrics_extra": metrics_extra,
             "val_metrics": dict(report.best_val),
             "fit": _finite_or_none(asdict(report)),
             "efficiency": _finite_or_none(efficiency),

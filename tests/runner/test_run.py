@@ -86,3 +86,44 @@ def test_a_cell_past_its_timeout_is_killed_and_recorded(runs_dir: Path, tmp_path
     assert proc.returncode == 1
     error = results(runs_dir)["test-sleep/seed-0"]["error"]
     assert error["type"] == "Timeout" and "3s" in error["message"]
+
+
+def test_shortlist_models_run_through_the_runner_with_both_scorings_and_flops(
+    runs_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """syncxml and lightxml need no special case: both scorings are recorded, FLOPs include the candidates."""
+    tiny = {
+        "embeddings": "random",
+        "embedding_dim": 32,
+        "seq_len": 8,
+        "num_filters": 8,
+        "epochs": 2,
+        "batch_size": 32,
+        "eval_batch_size": 64,
+        "max_leaf": None,
+        "num_clusters": 8,
+        "top_k_clusters": 3,
+    }
+    suite = write_suite(
+        tmp_path,
+        "shortlist",
+        models={"syncxml": {**tiny, "meta_epoch": 1}, "lightxml": tiny},
+        profiling={"latency_iters": 3, "warmup": 1, "throughput_batch": 16, "queries": 32},
+    )
+    assert main(["run", "--suite", str(suite), "--no-mlflow", "--runs-dir", str(runs_dir)]) == 0
+    recs = results(runs_dir)
+    for name, reported in (("syncxml", "ext"), ("lightxml", "combined")):
+        rec = recs[f"{name}/seed-0"]
+        assert rec["status"] == "ok", rec["error"]
+        assert set(rec["metrics_extra"]) == {"ext", "combined"}
+        assert rec["metrics_extra"][reported] == rec["metrics"], "the reported scoring is the headline"
+        assert rec["card"]["config"]["derived"]["reported_scoring"] == reported
+        eff = rec["efficiency"]
+        assert eff["flops_per_query"] > 0 and eff["latency_ms_p50_bs1"] > 0
+        # the candidate product (a bmm over K·M gathered label rows) is part of the counted cost
+        assert eff["flops_breakdown"]["by_op"].get("bmm", 0) > 0
+        assert {"val/ext/p@1", "val/combined/p@1"} <= {f"val/{k}" for k in rec["val_metrics"]}
+    capsys.readouterr()
+    assert main(["report", "--runs-dir", str(runs_dir), "--suite", "shortlist"]) == 0
+    table = capsys.readouterr().out
+    assert "syncxml" in table and "lightxml" in table
