@@ -9,7 +9,8 @@ A synthetic training split is generated first (not timed): every label on at lea
 long-tailed extra assignments, and ~8 words per point drawn from a Zipf-like vocabulary, so label features have a
 realistic mix of thin tail rows and capped head rows. Then, each on one thread as the harness runs it:
 ``label_features`` (PIFA, top-1000), ``balanced_tree`` to ``max_leaf=100`` (LightXML) and to 2^16 clusters
-(SyncXML), and ``label_graph`` + ``augment_features`` on a smaller label set. Peak RSS per step is the
+(SyncXML), and on a smaller label set the rest of SyncXML's pipeline: ``label_graph``, ``augment_features`` and
+the tree on the (much denser) augmented features. Peak RSS per step is the
 ``VmHWM`` high-water mark, reset before each step through ``/proc/self/clear_refs`` (where the kernel allows it;
 otherwise the process-wide peak so far). Results go to results/benchmarks/clustering.json.
 """
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=None, help="training points (default: labels / 2)")
     parser.add_argument("--features", type=int, default=150_000)
     parser.add_argument("--graph-labels", type=int, default=100_000, help="label count for the graph step (0: skip)")
+    parser.add_argument(
+        "--no-graph-tree", dest="graph_tree", action="store_false", help="skip the tree on the augmented features"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks/clustering.json"))
     args = parser.parse_args(argv)
@@ -133,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
                 "Z_aug_nnz": int(Za.nnz),
             }
         )
+        del G, Zg
+        if args.graph_tree:
+            # SyncXML's clusters hold ~8-20 labels (methods.md §2.1): 2^b with about 10 labels per cluster.
+            k = 1 << max((gl // 10).bit_length() - 1, 0)
+            s, peak, c = timed(balanced_tree, Za, num_clusters=k, seed=0)
+            rec = tree_record(f"balanced_tree num_clusters={k} on augmented features ({gl:,} labels)", s, peak, c)
+            steps.append({**rec, "Z_nnz": int(Za.nnz)})
 
     rows = [[st["step"], st["seconds"], st["peak_rss_mib"], st.get("clusters", "")] for st in steps]
     print(tabulate(rows, headers=["step", "seconds", "peak RSS MiB", "clusters"], floatfmt=".1f"))

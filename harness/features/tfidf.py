@@ -33,12 +33,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import CountVectorizer
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,10 @@ class TfidfConfig:
 
 
 def _counter(config: TfidfConfig, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
+    # Imported here: scikit-learn takes ~1 s to import, and the clustering modules that share this package
+    # (l2_normalize_rows) should not pay for it when they are given features.
+    from sklearn.feature_extraction.text import CountVectorizer
+
     return CountVectorizer(
         lowercase=config.lowercase,
         token_pattern=config.token_pattern,
