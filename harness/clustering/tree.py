@@ -260,7 +260,7 @@ def _split_level(
     iterations = np.zeros(n, dtype=np.int64)
     in_b: np.ndarray | None = None
     for _ in range(max_iter):
-        diff = level.label_dot(np.subtract(c_b, c_a, out=s_a))  # s_a is free until the next line but one
+        diff = level.label_dot(np.subtract(c_b, c_a, out=s_a))  # s_a lends its buffer; it is set again below
         cut = _balanced_cut(diff, work_table, work_sizes)
         in_b = cut if in_b is None else np.where(active[node_of_label], cut, in_b)
         s_b = level.half_sum(in_b.astype(np.float64))
