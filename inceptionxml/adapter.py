@@ -206,20 +206,7 @@ class InceptionXMLModel(XMCModel):
                 metrics = evaluate(top.indices, y_val, inv_prop=ctx.inv_prop, k=min(5, num_labels))
                 return {k: v for k, v in metrics.items() if k in VAL_KEYS}
 
-        settings = TrainSettings(
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            pct_start=cfg.pct_start,
-            div_factor=cfg.div_factor,
-            final_div_factor=cfg.final_div_factor,
-            select_metric=cfg.select_metric,
-            patience=cfg.patience,
-            eval_every=cfg.eval_every,
-            amp=cfg.amp,
-            grad_clip=cfg.grad_clip,
-        )
+        settings = train_settings(cfg)
         assert self.net is not None
         return fit_loop(
             self.net,
@@ -407,6 +394,24 @@ class InceptionXMLModel(XMCModel):
         out.append(f"ext_dropout {cfg.ext_dropout} chosen by us (paper gives values only for its 3 datasets)")
         out.extend(training_deviations(cfg, self.device))
         return out
+
+
+def train_settings(cfg: InceptionXMLConfig) -> TrainSettings:
+    """The loop settings of an InceptionXML-family config (shared with SyncXML and the LightXML-style model)."""
+    return TrainSettings(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        pct_start=cfg.pct_start,
+        div_factor=cfg.div_factor,
+        final_div_factor=cfg.final_div_factor,
+        select_metric=cfg.select_metric,
+        patience=cfg.patience,
+        eval_every=cfg.eval_every,
+        amp=cfg.amp,
+        grad_clip=cfg.grad_clip,
+    )
 
 
 def encoder_deviations(cfg: InceptionXMLConfig, dim: int | None, encoder: InceptionXMLEncoder | None) -> list[str]:

@@ -7,7 +7,7 @@ Usage::
     index = ClusterIndex(clusters.members, clusters.label_cluster)      # buffers: move with the net
     top, top_p = top_clusters(meta_logits, k=800, forced=cluster_targets(...))
     cand, cand_p = expand_candidates(index, top, top_p)                  # (B, K·M) label ids, pads = L
-    logits = candidate_logits(query, label_table.weight, cand)           # (B, K·M) = ⟨W[cand], q⟩
+    logits = candidate_logits(query, label_weight, cand)                 # (B, K·M) = ⟨W[cand], q⟩
 
 Everything is a gather plus a batched product: memory is batch × candidates × H, never batch × all labels,
 and no Python loop runs over labels or clusters. Padding slots hold the dummy label ``L`` whose table row is

@@ -21,7 +21,13 @@ import torch
 
 from harness.errors import HarnessError
 from harness.models.contract import FitContext
-from inceptionxml.adapter import CITATION, encoder_deviations, training_deviations
+from inceptionxml.adapter import (
+    CITATION,
+    InceptionXMLModel,
+    encoder_deviations,
+    train_settings,
+    training_deviations,
+)
 from inceptionxml.config import InceptionXMLConfig
 from inceptionxml.embeddings import build_embeddings
 from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
@@ -63,21 +69,8 @@ class InceptionShortlistModel(ShortlistModel):
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
         """Overrides that make a fit take about a second on CPU (for the contract tests)."""
-        return {
-            "embeddings": "random",
-            "embedding_dim": 32,
-            "seq_len": 8,
-            "num_filters": 8,
-            "epochs": 3,
-            "batch_size": 32,
-            "lr": 1e-2,
-            "eval_batch_size": 64,
-            "max_leaf": None,
-            "num_clusters": 8,
-            "top_k_clusters": 3,
-            "meta_epoch": 1,
-            "cluster_graph": False,
-        }
+        shortlist = {"max_leaf": None, "num_clusters": 8, "top_k_clusters": 3, "meta_epoch": 1, "cluster_graph": False}
+        return {**InceptionXMLModel.tiny_config(), **shortlist}
 
     def _build_text(self, train_texts: Sequence[str], ctx: FitContext) -> InceptionTextEncoder:
         cfg = self.config
@@ -128,21 +121,7 @@ class InceptionShortlistModel(ShortlistModel):
         return torch.randint(1, len(self.vocab), (batch_size, self.config.seq_len), generator=gen)
 
     def _train_settings(self) -> TrainSettings:
-        cfg = self.config
-        return TrainSettings(
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            pct_start=cfg.pct_start,
-            div_factor=cfg.div_factor,
-            final_div_factor=cfg.final_div_factor,
-            select_metric=cfg.select_metric,
-            patience=cfg.patience,
-            eval_every=cfg.eval_every,
-            amp=cfg.amp,
-            grad_clip=cfg.grad_clip,
-        )
+        return train_settings(self.config)
 
     def _optimizers(self, net: ShortlistNet) -> list[torch.optim.Optimizer]:
         """§2.7: a "sparse" group (word table, label table) and a "dense" group, both at lr, no weight decay.
