@@ -18,7 +18,9 @@ The transformer version is ``lightxml-minilm`` (``baselines.lightxml_minilm``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from harness.models.deviations import changed_settings
 from inceptionxml.config import InceptionXMLConfig
 from inceptionxml.shortlist_model import ShortlistFields
 from inceptionxml.syncxml import InceptionShortlistModel
@@ -64,13 +66,16 @@ class LightXMLModel(InceptionShortlistModel):
             f"optimiser: InceptionXML's Adam + OneCycle at lr {cfg.lr}, {cfg.epochs} epochs, batch {cfg.batch_size} "
             "(LightXML: AdamW 1e-4, constant, SWA), so that only the negative mining differs from SyncXML"
         )
-        out.append("one model, one clustering (LightXML's published numbers ensemble three)")
-        if cfg.max_leaf != 100:
-            out.append(f"max_leaf {cfg.max_leaf} (LightXML: 100)")
-        if cfg.top_k_clusters != 10:
-            out.append(f"top_k_clusters {cfg.top_k_clusters} (LightXML default 10; 75 on Amazon-670K)")
-        out.append(
-            "short candidate rows padded with a zero dummy label and masked (LightXML repeats the last "
-            "candidate); missed positives appended as extra columns rather than overwriting negatives"
-        )
+        out.extend(framework_deviations(cfg))
+        out.extend(changed_settings(cfg, {"top_k_clusters": 10}, "LightXML default; 75 on Amazon-670K"))
         return out
+
+
+def framework_deviations(cfg: LightXMLConfig | Any) -> list[str]:
+    """How this LightXML framework differs from the official code, whatever the encoder (shared with MiniLM)."""
+    out = [
+        "one model, one clustering (LightXML's published numbers ensemble three)",
+        "short candidate rows padded with a zero dummy label and masked (LightXML repeats the last candidate); "
+        "missed positives appended as extra columns rather than overwriting negatives",
+    ]
+    return out + changed_settings(cfg, {"max_leaf": 100}, "LightXML")

@@ -23,10 +23,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from baselines.lightxml import LIGHTXML_CITATION
+from baselines.lightxml import LIGHTXML_CITATION, framework_deviations
 from baselines.minilm import MINILM_LAYERS, MiniLMEncoder, MiniLMTokenizer, trim_padding
 from harness.errors import HarnessError
 from harness.models.contract import FitContext
+from harness.models.deviations import changed_settings
 from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
 from inceptionxml.shortlist_net import ShortlistNet
 from inceptionxml.train import TrainSettings
@@ -198,9 +199,6 @@ class LightXMLMiniLMModel(ShortlistModel):
             f"available offline; feature = [CLS] of the last {cfg.minilm_layers} layers ({cfg.minilm_layers * 384}-d, "
             "LightXML: 5 × 768)",
             f"max_len {cfg.max_len} word pieces (LightXML: 128 on long texts; methods.md §3.4 suggests 32 for titles)",
-            "one model, one clustering (LightXML's published numbers ensemble three)",
-            "short candidate rows padded with a zero dummy label and masked (LightXML repeats the last candidate); "
-            "missed positives appended as extra columns rather than overwriting negatives",
             "no mid-epoch evaluation, so no dropout-off quirk for the rest of an epoch",
         ]
         out.extend(self.shortlist_deviations())
@@ -208,11 +206,12 @@ class LightXMLMiniLMModel(ShortlistModel):
             out.append("no SWA (LightXML: SWA from epoch 4 every 3000 steps)")
         if cfg.head_lr is not None and cfg.head_lr != cfg.lr:
             out.append(f"heads trained at lr {cfg.head_lr} (LightXML: everything at {cfg.lr})")
-        for key, paper in (("epochs", 20), ("batch_size", 16), ("lr", 1e-4), ("top_k_clusters", 10)):
-            if getattr(cfg, key) != paper:
-                out.append(f"{key} {getattr(cfg, key)} (LightXML default: {paper})")
-        if cfg.max_leaf != 100:
-            out.append(f"max_leaf {cfg.max_leaf} (LightXML: 100)")
+        out.extend(framework_deviations(cfg))
+        out.extend(
+            changed_settings(
+                cfg, {"epochs": 20, "batch_size": 16, "lr": 1e-4, "top_k_clusters": 10}, "LightXML default"
+            )
+        )
         if self.device.type == "cuda" and cfg.amp != "none":
             out.append(f"{cfg.amp} autocast on CUDA (LightXML: apex AMP O1)")
         return out

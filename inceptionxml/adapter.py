@@ -27,10 +27,12 @@ from torch import nn
 
 from harness.errors import HarnessError
 from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel
+from harness.models.deviations import changed_settings
 from inceptionxml.config import InceptionXMLConfig
 from inceptionxml.embeddings import build_embeddings
 from inceptionxml.encoder import InceptionXMLEncoder
 from inceptionxml.heads import OvAHead, multi_hot
+from inceptionxml.persist import describe_embeddings, load_weights, read_meta, write_model
 from inceptionxml.text import PAD, PAD_ID, UNK, Vocabulary, clean_texts
 from inceptionxml.train import (
     LoopResult,
@@ -301,8 +303,6 @@ class InceptionXMLModel(XMCModel):
         """``config.json`` (config, sizes, embedding summary), ``vocab.json`` and ``weights.pt`` (a state dict)."""
         if self.net is None or self.vocab is None:
             raise HarnessError("inceptionxml: nothing to save, the model is not fitted")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         meta = {
             "format_version": FORMAT_VERSION,
             "model": self.name,
@@ -313,32 +313,25 @@ class InceptionXMLModel(XMCModel):
             "embedding_info": self.embedding_info,
             "fit_summary": self.fit_summary,
         }
-        (directory / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        directory = write_model(directory, meta, self.net)
         (directory / "vocab.json").write_text(json.dumps(self.vocab.to_dict()), encoding="utf-8")
-        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
-        torch.save(state, directory / "weights.pt")
 
     @classmethod
     def load(cls, directory: Path) -> InceptionXMLModel:
         """Rebuild from :meth:`save`'s files; tensors are read with ``weights_only=True`` (no pickle code)."""
         directory = Path(directory)
+        meta = read_meta(directory, cls.name)
         try:
-            meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
             vocab = Vocabulary.from_dict(json.loads((directory / "vocab.json").read_text(encoding="utf-8")))
         except FileNotFoundError as exc:
             raise HarnessError(f"{directory} does not hold a saved inceptionxml model ({exc.filename})") from exc
-        if meta.get("model") != cls.name:
-            raise HarnessError(f"{directory} holds a {meta.get('model')!r} model, not {cls.name!r}")
         model = cls(InceptionXMLConfig.from_dict(meta["config"]))
         model.vocab = vocab
         model.num_labels = int(meta["num_labels"])
         model.embedding_info = meta.get("embedding_info")
         model.fit_summary = meta.get("fit_summary", {})
         placeholder = np.zeros((int(meta["vocab_size"]), int(meta["embedding_dim"])), dtype=np.float32)
-        model.net = InceptionXMLNet(model.config, placeholder, model.num_labels)
-        state = torch.load(directory / "weights.pt", map_location="cpu", weights_only=True)
-        model.net.load_state_dict(state)
-        model.net.eval()
+        model.net = load_weights(InceptionXMLNet(model.config, placeholder, model.num_labels), directory)
         return model
 
     # ------------------------------------------------------------------------------------------------
@@ -359,20 +352,11 @@ class InceptionXMLModel(XMCModel):
         config["stopword_list"] = _stopword_description(self.config.stopwords)
         config["vocabulary_mode"] = self.config.vocab_mode
         config["fit"] = self.fit_summary
-        emb = self.embedding_info
-        emb_text = None
-        if emb is not None:
-            emb_text = (
-                f"{emb['name']} (D={emb['dim']}; {emb['source']}; OOV {emb['oov_rate']:.1%} of words, "
-                f"{emb['oov_token_rate']:.1%} of tokens"
-                + (f"; {emb['composed_words']} words composed from word pieces" if emb["composed_words"] else "")
-                + ")"
-            )
         return ModelCard(
             name=self.name,
             params=params,
             config=config,
-            embeddings=emb_text,
+            embeddings=describe_embeddings(self.embedding_info),
             deviations=self.deviations(),
             citation=CITATION,
         )
@@ -388,9 +372,7 @@ class InceptionXMLModel(XMCModel):
         )
         if cfg.patience is not None:
             out.append(f"early stopping after {cfg.patience} evaluations without improvement (paper: none)")
-        for key, paper in (("epochs", 45), ("lr", 5e-3), ("batch_size", 128), ("pct_start", 0.3)):  # §4
-            if getattr(cfg, key) != paper:
-                out.append(f"{key} {getattr(cfg, key)} (paper default: {paper})")
+        out.extend(changed_settings(cfg, {"epochs": 45, "lr": 5e-3, "batch_size": 128, "pct_start": 0.3}))  # §4
         out.append(f"ext_dropout {cfg.ext_dropout} chosen by us (paper gives values only for its 3 datasets)")
         out.extend(training_deviations(cfg, self.device))
         return out

@@ -16,7 +16,6 @@ and the profiling target.
 from __future__ import annotations
 
 import abc
-import json
 import logging
 import math
 import time
@@ -31,6 +30,7 @@ from torch import nn
 
 from harness.errors import HarnessError
 from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel
+from inceptionxml.persist import load_weights, read_meta, write_model
 from inceptionxml.shortlist import ClusterIndex, positive_pairs, random_clusters
 from inceptionxml.shortlist_net import HeadSettings, ShortlistNet
 from inceptionxml.train import LoopResult, TrainSettings, autocast_dtype, fit_loop, resolve_device, seed_everything
@@ -59,6 +59,10 @@ class ShortlistFields:
     max_leaf: int | None = field(default=16, metadata={"help": "split until clusters have <= max_leaf labels"})
     cluster_graph: bool = field(default=False, metadata={"help": "graph-augmented PIFA (ECLARE AugParabel, §2.1)"})
     cluster_top_features: int = field(default=1000, metadata={"help": "features kept per label (PIFA)"})
+    cluster_graph_top_features: int | None = field(
+        default=None,
+        metadata={"help": "features kept per label after the graph augmentation (None: cluster_top_features)"},
+    )
     cluster_seed: int = field(default=0, metadata={"help": "seed of the clustering (fixed across training seeds)"})
     # --- heads (§2.2, §3.3) ---------------------------------------------------------------------------------
     hidden_dims: int | None = field(default=None, metadata={"help": "H of the sync heads (None: h's width)"})
@@ -181,6 +185,7 @@ class ShortlistModel(XMCModel):
             max_leaf=cfg.max_leaf,
             top_features=cfg.cluster_top_features,
             graph=cfg.cluster_graph,
+            graph_top_features=cfg.cluster_graph_top_features,
             seed=cfg.cluster_seed,
         )
         y = train.Y.tocsr()
@@ -376,8 +381,6 @@ class ShortlistModel(XMCModel):
         """``config.json`` (config, sizes, clusters, text side) and ``weights.pt`` (a state dict, index included)."""
         if self.net is None:
             raise HarnessError(f"{self.name}: nothing to save, the model is not fitted")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         meta = {
             "format_version": FORMAT_VERSION,
             "model": self.name,
@@ -388,20 +391,12 @@ class ShortlistModel(XMCModel):
             "text": self._text_meta(),
             "fit_summary": self.fit_summary,
         }
-        (directory / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
-        torch.save(state, directory / "weights.pt")
+        write_model(directory, meta, self.net)
 
     @classmethod
     def load(cls, directory: Path) -> ShortlistModel:
         """Rebuild from :meth:`save`'s files; tensors are read with ``weights_only=True`` (no pickle code)."""
-        directory = Path(directory)
-        try:
-            meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise HarnessError(f"{directory} does not hold a saved {cls.name} model ({exc.filename})") from exc
-        if meta.get("model") != cls.name:
-            raise HarnessError(f"{directory} holds a {meta.get('model')!r} model, not {cls.name!r}")
+        meta = read_meta(directory, cls.name)
         model = cls(cls.Config.from_dict(meta["config"]))
         model.num_labels = int(meta["num_labels"])
         model.cluster_info = meta.get("cluster_info", {})
@@ -410,10 +405,7 @@ class ShortlistModel(XMCModel):
         c, m = meta["index_shape"]
         # Placeholder buffers of the saved shape; the real cluster index comes with the state dict.
         index = ClusterIndex(np.zeros((c, m), dtype=np.int64), np.zeros(model.num_labels, dtype=np.int64))
-        model.net = model._net(text, model.num_labels, index)
-        state = torch.load(directory / "weights.pt", map_location="cpu", weights_only=True)
-        model.net.load_state_dict(state)
-        model.net.eval()
+        model.net = load_weights(model._net(text, model.num_labels, index), directory)
         return model
 
     # --- card ------------------------------------------------------------------------------------------------
@@ -451,6 +443,11 @@ class ShortlistModel(XMCModel):
         ]
         if cfg.cluster_graph:
             out.append("clusters: graph-augmented PIFA over the harness's word 1–2-gram TF-IDF of the titles")
+            if cfg.cluster_graph_top_features is not None:
+                out.append(
+                    f"{cfg.cluster_graph_top_features} features kept per label after the graph augmentation "
+                    f"(ECLARE: {cfg.cluster_top_features}, as before it)"
+                )
         else:
             out.append("clusters: PIFA over the harness's word 1–2-gram TF-IDF of the titles, no label graph")
         return out

@@ -21,6 +21,7 @@ import torch
 
 from harness.errors import HarnessError
 from harness.models.contract import FitContext
+from harness.models.deviations import changed_settings
 from inceptionxml.adapter import (
     CITATION,
     InceptionXMLModel,
@@ -30,6 +31,7 @@ from inceptionxml.adapter import (
 )
 from inceptionxml.config import InceptionXMLConfig
 from inceptionxml.embeddings import build_embeddings
+from inceptionxml.persist import describe_embeddings
 from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
 from inceptionxml.shortlist_net import InceptionTextEncoder, ShortlistNet
 from inceptionxml.text import PAD, UNK, Vocabulary, clean_texts
@@ -143,13 +145,7 @@ class InceptionShortlistModel(ShortlistModel):
         ]
 
     def _embedding_text(self) -> str | None:
-        emb = self.embedding_info
-        if emb is None:
-            return None
-        return (
-            f"{emb['name']} (D={emb['dim']}; {emb['source']}; OOV {emb['oov_rate']:.1%} of words, "
-            f"{emb['oov_token_rate']:.1%} of tokens)"
-        )
+        return describe_embeddings(self.embedding_info)
 
     def _encoder_deviations(self) -> list[str]:
         cfg = self.config
@@ -176,11 +172,11 @@ class SyncXMLModel(InceptionShortlistModel):
             "ECLARE tree details not reproduced: verbose labels are not kept as a separate cluster set; "
             "balanced level-wise 2-means on the (graph-augmented) PIFA features instead"
         )
-        for key, paper in (("epochs", 45), ("lr", 5e-3), ("batch_size", 128), ("top_k_clusters", 800)):
-            if getattr(cfg, key) != paper:
-                out.append(f"{key} {getattr(cfg, key)} (paper default: {paper})")
-        if cfg.meta_epoch != 10:
-            out.append(f"meta_epoch {cfg.meta_epoch} (paper default: 10)")
+        out.extend(
+            changed_settings(
+                cfg, {"epochs": 45, "lr": 5e-3, "batch_size": 128, "top_k_clusters": 800, "meta_epoch": 10}
+            )
+        )
         out.append(
             f"dropouts p_meta {cfg.meta_dropout}, p_ext {cfg.ext_dropout} chosen by us (paper gives values only "
             "for its 4 datasets)"

@@ -176,3 +176,33 @@ def test_both_scorings_are_predicted_and_the_reported_one_named(name, synthetic)
     assert np.all(both["ext"].indices < NUM_LABELS)
     val_keys = model.fit_summary["best_val"]
     assert {"ext/p@1", "combined/p@1", "p@1"} <= set(val_keys)
+
+
+def test_graph_top_features_reaches_the_clustering_and_the_deviations(synthetic, tmp_path, monkeypatch):
+    """At 670K labels the graph-augmented features must be cut (docs/clustering.md): the knob has to take effect."""
+    from harness.clustering import ClusterConfig, build_label_clusters
+    from harness.models import model_registry
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    train, _, _ = synthetic
+    cls = model_registry.get("syncxml")
+    cut = cls(**{**cls.tiny_config(), "cluster_graph": True, "cluster_graph_top_features": 3})
+    full = cls(**{**cls.tiny_config(), "cluster_graph": True})
+    got = cut._clusters(train, train.Y.shape[1])
+    want = build_label_clusters(
+        train.Y.tocsr(),
+        texts=list(train.texts),
+        config=ClusterConfig(
+            num_clusters=cut.config.num_clusters,
+            max_leaf=cut.config.max_leaf,
+            top_features=cut.config.cluster_top_features,
+            graph=True,
+            graph_top_features=3,
+            seed=cut.config.cluster_seed,
+        ),
+        cache=False,
+    )
+    np.testing.assert_array_equal(got.label_cluster, want.label_cluster)
+    assert np.any(got.label_cluster != full._clusters(train, train.Y.shape[1]).label_cluster)  # the cut matters here
+    assert any("3 features kept per label" in d for d in cut.shortlist_deviations())
+    assert not any("features kept per label" in d for d in full.shortlist_deviations())
