@@ -44,7 +44,7 @@ excluded (``macs_terms``; equal to these formulas, checked per cell in ``macs_fo
     10^5    48.23 M     0.49 + 0.14 + 0.29 =  0.93 M  (1,024×98)     4.16 + 0.23 + 4.99 =  9.38 M  (8,192×13)
     10^6   480.23 M     7.86 + 0.14 + 0.19 =  8.19 M  (16,384×62)   31.69 + 0.23 + 6.14 = 38.06 M  (65,536×16)
 
-(The 10^6 row is computed from the formulas; the full run measures it.) So: the one-vs-all classifier L·H
+So: the one-vs-all classifier L·H
 dominates everything from 10^5 on (3.8× the encoder there, 38× at 10^6). LightXML's heads are < 10% of the
 encoder up to 10^5 and 64% at 10^6, where its meta head C·H is 96% of them. SyncXML's candidate product K·M·H is
 its largest head term up to 10^5; at 10^6 its meta head (4× LightXML's clusters) is 83% of them. At a fixed
