@@ -7,6 +7,7 @@ Usage::
     model = CharNgramKNN(n_neighbors=20, ngram_range=(2, 4)).fit(train_titles, Y_train)  # Y: (N, L) CSR
     indices, scores = model.predict_topk(test_titles, k=5)        # (n, 5) int64, (n, 5) float32
 
+    # Precomputed rows (a BoW dataset): fit_matrix(X_train, Y_train), kneighbors_matrix(X_query, 50)
     # Several neighbourhood sizes from one neighbour search (e.g. to tune on a validation split):
     nbr_idx, nbr_sim = model.kneighbors(val_titles, 50)
     for n in (5, 10, 20, 50):
@@ -97,6 +98,7 @@ class CharNgramKNN:
         self._x_train: sp.csr_matrix | None = None
         self._y_train: sp.csr_matrix | None = None
         self._popular: np.ndarray | None = None
+        self._x_train_t: sp.csr_matrix | None = None
 
     def fit(
         self,
@@ -117,25 +119,97 @@ class CharNgramKNN:
         y = labels_to_csr(labels, num_labels)
         if y.shape[0] != len(texts):
             raise ValueError(f"{len(texts)} texts but {y.shape[0]} label rows")
-        self._vectorizer = TfidfVectorizer(
+        self._vectorizer = self._new_vectorizer()
+        # TfidfVectorizer L2-normalises rows, so a dot product is the cosine similarity.
+        self._x_train = self._vectorizer.fit_transform(texts).tocsr()
+        self._set_labels(y)
+        return self
+
+    def fit_matrix(
+        self,
+        features: sp.spmatrix | sp.sparray,
+        labels: sp.spmatrix | sp.sparray | Sequence[Sequence[int]],
+        num_labels: int | None = None,
+    ) -> CharNgramKNN:
+        """Keep precomputed feature rows (e.g. a dataset's BoW) instead of texts; queries then come as rows too.
+
+        Rows are L2-normalised here, so neighbours are again by cosine similarity (see :meth:`kneighbors_matrix`).
+        """
+        from harness.features import l2_normalize_rows
+
+        y = labels_to_csr(labels, num_labels)
+        if y.shape[0] != features.shape[0]:
+            raise ValueError(f"{features.shape[0]} feature rows but {y.shape[0]} label rows")
+        self._vectorizer = None
+        self._x_train = l2_normalize_rows(sp.csr_matrix(features, dtype=np.float32))
+        self._set_labels(y)
+        return self
+
+    def _set_labels(self, y: sp.csr_matrix) -> None:
+        self._x_train_t = None  # the training rows changed with the labels
+        self._y_train = y
+        counts = np.asarray(y.sum(axis=0)).ravel()
+        # Most frequent first, ties by lower index: a deterministic fallback ranking.
+        self._popular = np.lexsort((np.arange(counts.shape[0]), -counts)).astype(np.int64)
+
+    def _check_fitted(self) -> None:
+        if self._x_train is None:
+            raise RuntimeError("CharNgramKNN is not fitted; call fit() first")
+
+    def _new_vectorizer(self, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+        return TfidfVectorizer(
             analyzer=self.analyzer,
             ngram_range=self.ngram_range,
             sublinear_tf=self.sublinear_tf,
             min_df=self.min_df,
             lowercase=True,
             dtype=np.float32,
+            vocabulary=vocabulary,
         )
-        # TfidfVectorizer L2-normalises rows, so a dot product is the cosine similarity.
-        self._x_train = self._vectorizer.fit_transform(texts).tocsr()
-        self._y_train = y
-        counts = np.asarray(y.sum(axis=0)).ravel()
-        # Most frequent first, ties by lower index: a deterministic fallback ranking.
-        self._popular = np.lexsort((np.arange(counts.shape[0]), -counts)).astype(np.int64)
+
+    def vocabulary_terms(self) -> list[str] | None:
+        """The vectorizer's n-grams in column order (``None`` without one): with ``idf`` all a saved model needs."""
+        if self._vectorizer is None:
+            return None
+        terms = [""] * len(self._vectorizer.vocabulary_)
+        for term, j in self._vectorizer.vocabulary_.items():
+            terms[j] = term
+        return terms
+
+    def restore(
+        self,
+        x_train: sp.csr_matrix,
+        y_train: sp.csr_matrix,
+        terms: list[str] | None = None,
+        idf: np.ndarray | None = None,
+    ) -> CharNgramKNN:
+        """Set the fitted state directly, as a saved model holds it: unit-length training rows, labels and, for
+        a text model, the n-gram vocabulary (column order) with its idf vector. Nothing is unpickled."""
+        if x_train.shape[0] != y_train.shape[0]:
+            raise ValueError(f"{x_train.shape[0]} training rows but {y_train.shape[0]} label rows")
+        self._vectorizer = None
+        if terms is not None:
+            if idf is None or len(terms) != idf.shape[0]:
+                raise ValueError("a vocabulary needs an idf vector of the same length")
+            self._vectorizer = self._new_vectorizer({t: j for j, t in enumerate(terms)})
+            self._vectorizer.idf_ = np.asarray(idf, dtype=np.float32)
+        self._x_train = sp.csr_matrix(x_train, dtype=np.float32)
+        self._set_labels(labels_to_csr(y_train, None))
         return self
 
-    def _check_fitted(self) -> None:
-        if self._vectorizer is None:
-            raise RuntimeError("CharNgramKNN is not fitted; call fit() first")
+    @property
+    def vectorizer(self) -> TfidfVectorizer | None:
+        """The fitted character n-gram vectorizer (``None`` after :meth:`fit_matrix`)."""
+        return self._vectorizer
+
+    @property
+    def train_matrix(self) -> sp.csr_matrix | None:
+        """The L2-normalised training rows the neighbours come from."""
+        return self._x_train
+
+    @property
+    def train_labels(self) -> sp.csr_matrix | None:
+        return self._y_train
 
     def kneighbors(self, texts: Sequence[str], n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The most similar training texts of each query, best first.
@@ -149,10 +223,24 @@ class CharNgramKNN:
             similarities, ordered by decreasing similarity then increasing row index.
         """
         self._check_fitted()
-        assert self._vectorizer is not None and self._x_train is not None
+        if self._vectorizer is None:
+            raise RuntimeError("this CharNgramKNN was fitted on feature rows; use kneighbors_matrix()")
+        # TfidfVectorizer rows are already unit length, so they go to the search as they are.
+        return self._search(self._vectorizer.transform(texts).tocsr(), n_neighbors)
+
+    def kneighbors_matrix(self, x_query: sp.spmatrix, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`kneighbors` for query rows already in the training feature space (L2-normalised here)."""
+        from harness.features import l2_normalize_rows
+
+        self._check_fitted()
+        return self._search(l2_normalize_rows(sp.csr_matrix(x_query, dtype=np.float32)), n_neighbors)
+
+    def _search(self, x_query: sp.csr_matrix, n_neighbors: int | None) -> tuple[np.ndarray, np.ndarray]:
+        assert self._x_train is not None
         m = min(n_neighbors or self.n_neighbors, self._x_train.shape[0])
-        x_query = self._vectorizer.transform(texts).tocsr()
-        x_train_t = self._x_train.T.tocsr()
+        if self._x_train_t is None:  # kept: transposing N rows per call would dominate batch-1 latency
+            self._x_train_t = self._x_train.T.tocsr()
+        x_train_t = self._x_train_t
         n = x_query.shape[0]
         out_idx = np.empty((n, m), dtype=np.int64)
         out_sim = np.empty((n, m), dtype=np.float32)

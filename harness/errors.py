@@ -28,3 +28,11 @@ class DataFormatError(HarnessError, ValueError):
         self.problem = problem
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}")
+
+
+class OptionalDependencyError(HarnessError, ImportError):
+    """A model needs an optional extra that is not installed (e.g. ``pecos``); the message says how to get it.
+
+    An ImportError too, so code that probes optional packages with ``except ImportError`` keeps working, and a
+    class of its own, so the contract tests can skip exactly this case and still fail on a broken import.
+    """

@@ -18,3 +18,8 @@ model_registry.register_lazy("inceptionxml", "inceptionxml.adapter:InceptionXMLM
 model_registry.register_lazy("syncxml", "inceptionxml.syncxml:SyncXMLModel")
 model_registry.register_lazy("lightxml", "baselines.lightxml:LightXMLModel")
 model_registry.register_lazy("lightxml-minilm", "baselines.lightxml_minilm:LightXMLMiniLMModel")
+model_registry.register_lazy("pecos-xrlinear", "baselines.pecos_xrlinear:PecosXRLinearModel")  # extra: pecos
+model_registry.register_lazy("knn", "baselines.knn_model:KNNModel")
+model_registry.register_lazy("omikuji-parabel", "baselines.omikuji_peers:OmikujiModel")
+model_registry.register_lazy("omikuji-bonsai", "baselines.omikuji_peers:OmikujiBonsaiModel")
+model_registry.register_lazy("napkinxc-plt", "baselines.napkinxc_plt:NapkinXCPLTModel")

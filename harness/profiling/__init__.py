@@ -14,14 +14,14 @@ their conventions are documented in docs/profiling.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness.models.contract import XMCModel
 
-__all__ = ["profile_model", "LATENCY_WHAT", "FORWARD_WHAT"]
+__all__ = ["profile_model", "LATENCY_WHAT", "FORWARD_WHAT", "FLOPS_NA_DEFAULT"]
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +55,23 @@ def _params(model: XMCModel, module: Any) -> tuple[dict[str, int], str]:
     return {}, "none"
 
 
-def _flops(target: Any, num_labels: int | None, crosscheck: bool) -> dict[str, Any]:
+#: Why FLOPs are missing for a model whose ``profiling_target()`` is ``None`` and that gives no reason itself.
+FLOPS_NA_DEFAULT = (
+    "not applicable: the model has no neural network to count (profiling_target() is None); compare it by "
+    "model_bytes and per-query latency instead"
+)
+
+
+def _flops(target: Any, num_labels: int | None, crosscheck: bool, na_reason: str | None = None) -> dict[str, Any]:
     from harness.profiling.flops import UNIT, describe, measure_flops
 
     if target is None:
+        # A non-neural model may say what a query costs instead (a tree search, a neighbour product).
         return {
             "flops_per_query": None,
             "flops_unit": UNIT,
             "flops_note": None,
-            "flops_na_reason": "not applicable: the model has no neural network to count (profiling_target() is "
-            "None); compare it by model_bytes and per-query latency instead",
+            "flops_na_reason": na_reason or FLOPS_NA_DEFAULT,
         }
     try:
         res = measure_flops(target, crosscheck=crosscheck)
@@ -99,7 +106,7 @@ def _forward_latency(target: Any, iters: int, warmup: int, device: str) -> dict[
 
 def profile_model(
     model: XMCModel,
-    queries: Sequence[str],
+    queries: Sequence[Any],
     *,
     device: str | None = None,
     threads: int | None = None,
@@ -110,12 +117,15 @@ def profile_model(
     saved_dir: Path | None = None,
     count_flops: bool = True,
     crosscheck: bool = True,
+    predict: Callable[[Sequence[Any], int], Any] | None = None,
+    latency_what: str | None = None,
 ) -> dict[str, Any]:
     """Measure a ready-to-predict model; returns the ``efficiency`` dict of a result record.
 
     Args:
         model: a fitted (or untrained, for cost estimates) model.
-        queries: real texts; latency cycles through them one at a time, throughput batches them.
+        queries: real texts (or whatever ``predict`` takes); latency cycles through them one at a time, throughput
+            batches them.
         device: where the model runs ("cpu", "cuda"); ``None``: the device of its network's parameters.
         threads: torch intra-op threads during the measurements (``None``: keep the current count); always
             set explicitly and recorded, because latency on a shared machine depends on it.
@@ -126,6 +136,9 @@ def profile_model(
             parameters and buffers stands in (``model_bytes_source`` says which).
         count_flops: count MACs (fvcore trace of batches 1 and 2).
         crosscheck: also count with torch's FlopCounterMode.
+        predict: ``predict(queries, k)`` for a batch of ``queries`` (default ``model.predict_topk``); a model of
+            BoW-only data is timed on feature rows this way (see ``harness.runner.adapters.profiling_queries``).
+        latency_what: what one timed call covers, recorded with the figures (default :data:`LATENCY_WHAT`).
 
     Returns:
         JSON-ready dict; every key is described in docs/profiling.md.
@@ -152,18 +165,20 @@ def profile_model(
         eff["model_bytes"], eff["model_bytes_source"] = estimate, "parameters and buffers x dtype size (estimate)"
     eff["model_bytes_estimate"] = estimate
 
+    run = predict or model.predict_topk
     with pinned_threads(threads) as used:
         eff["threads"] = used
         if count_flops:
-            eff.update(_flops(target if first is not None else None, getattr(model, "num_labels", None), crosscheck))
-        lat = latency_bs1(
-            lambda q: model.predict_topk([q], k), queries, iters=latency_iters, warmup=warmup, device=device
-        )
+            na_reason = getattr(model, "flops_na_reason", None)
+            eff.update(
+                _flops(target if first is not None else None, getattr(model, "num_labels", None), crosscheck, na_reason)
+            )
+        lat = latency_bs1(lambda q: run([q], k), queries, iters=latency_iters, warmup=warmup, device=device)
         eff.update(
             latency_ms_p50_bs1=lat["p50_ms"],
             latency_ms_p95_bs1=lat["p95_ms"],
             latency_ms_mean_bs1=lat["mean_ms"],
-            latency_what=LATENCY_WHAT,
+            latency_what=latency_what or LATENCY_WHAT,
             latency_k=k,
             latency_iters=latency_iters,
             latency_warmup=warmup,
@@ -171,7 +186,7 @@ def profile_model(
         if first is not None:
             fwd = _forward_latency(target, latency_iters, warmup, device)
             eff.update(forward_ms_p50_bs1=fwd["p50_ms"], forward_ms_p95_bs1=fwd["p95_ms"], forward_what=FORWARD_WHAT)
-        thr = throughput(lambda qs: model.predict_topk(qs, k), queries, batch=throughput_batch, device=device)
+        thr = throughput(lambda qs: run(qs, k), queries, batch=throughput_batch, device=device)
         eff.update(
             throughput_qps=thr["qps"], throughput_batch=thr["batch"], throughput_oom_backoffs=thr["oom_backoffs"]
         )

@@ -7,6 +7,7 @@ efficiency figures, a plain summary table) instead of failing a cell.
 Usage::
 
     eff = measure_efficiency(model, test_texts, device="cpu", threads=2, k=5, options={}, train_s=12.3, model_dir=d)
+    queries, predict, what = profiling_queries(model, ds.test)   # texts, or BoW row numbers for BoW-only data
     env = capture_env(threads=2, device="cpu", git_sha=None, git_dirty=None)
     text = summary_table(runs_dir, suite="smoke")   # the report's Markdown, or None when unavailable
 """
@@ -34,9 +35,33 @@ def dir_bytes(path: Path) -> int:
 PROFILE_QUERIES = 2048
 
 
+#: What a timed call covers when a BoW-only dataset is profiled on feature rows.
+BOW_LATENCY_WHAT = "model.predict_matrix(test BoW rows, k): library prediction and top-k (the rows are given)"
+
+
+def profiling_queries(model: Any, split: Any) -> tuple[Sequence[Any] | None, Any, str | None]:
+    """What the profiler times a model on: ``(queries, predict, latency_what)``.
+
+    Text data: the test texts, with the default ``predict_topk`` (``predict`` and ``latency_what`` are ``None``).
+    BoW-only data (no text) with a model that predicts from feature rows (``predict_matrix``, the sparse peers
+    and the kNN): the test row numbers, each batch predicted from those rows of ``split.X``. Otherwise no
+    queries, and the cell records no latency.
+    """
+    if split.texts is not None:
+        return split.texts, None, None
+    if split.X is None or not callable(getattr(model, "predict_matrix", None)):
+        return None, None, None
+    X = split.X.tocsr()
+
+    def predict(rows: Sequence[int], k: int) -> Any:
+        return model.predict_matrix(X[list(rows)], k)
+
+    return list(range(X.shape[0])), predict, BOW_LATENCY_WHAT
+
+
 def measure_efficiency(
     model: Any,
-    texts: Sequence[str] | None,
+    texts: Sequence[Any] | None,
     *,
     device: str,
     threads: int,
@@ -44,6 +69,8 @@ def measure_efficiency(
     options: dict[str, Any],
     train_s: float,
     model_dir: Path | None,
+    predict: Any = None,
+    latency_what: str | None = None,
 ) -> dict[str, Any]:
     """The result's ``efficiency`` section: the runner's own figures plus whatever the profiler measures.
 
@@ -53,7 +80,9 @@ def measure_efficiency(
     because a timing failure must not discard a trained model's accuracy.
 
     Args:
-        texts: test-set texts to time predictions on (``None`` for data without text: no latency figures).
+        texts: test-set queries to time predictions on: texts, or what ``predict`` takes (``None``: no latency
+            figures); :func:`profiling_queries` chooses them.
+        predict, latency_what: passed to ``profile_model`` (``None``: ``model.predict_topk`` on texts).
         options: the suite's ``profiling`` mapping: ``enabled: false`` skips the profiler, ``queries: N``
             sets how many test texts it uses, and every other key goes to ``profile_model`` as a keyword
             (``latency_iters``, ``warmup``, ``throughput_batch``, ``count_flops``, ``crosscheck``).
@@ -75,7 +104,15 @@ def measure_efficiency(
         return eff
     try:
         measured = profile_model(
-            model, list(texts[:n_queries]), device=device, threads=threads, k=k, saved_dir=model_dir, **opts
+            model,
+            list(texts[:n_queries]),
+            device=device,
+            threads=threads,
+            k=k,
+            saved_dir=model_dir,
+            predict=predict,
+            latency_what=latency_what,
+            **opts,
         )
     except Exception as exc:  # noqa: BLE001 - any profiler failure is recorded, never fatal for the cell
         log.exception("profiling failed; the cell keeps its metrics")

@@ -122,7 +122,7 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
     from harness.metrics import evaluate, inverse_propensity
     from harness.models import model_registry
     from harness.models.contract import FitContext
-    from harness.runner.adapters import capture_env, measure_efficiency
+    from harness.runner.adapters import capture_env, measure_efficiency, profiling_queries
 
     torch.set_num_threads(spec.threads)
     import_plugins()
@@ -184,9 +184,12 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
 
     model_dir = cell_dir / MODEL_DIR
     model.save(model_dir)
+    queries, predict, latency_what = profiling_queries(model, ds.test)
     efficiency = measure_efficiency(
         model,
-        ds.test.texts,
+        queries,
+        predict=predict,
+        latency_what=latency_what,
         device=spec.device,
         threads=spec.threads,
         k=spec.k,

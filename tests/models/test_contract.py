@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.errors import OptionalDependencyError
 from harness.models import model_registry
 from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel
 from tests.models.synthetic import NUM_LABELS
@@ -38,8 +39,11 @@ def fit_model(name: str, synthetic, seed: int = 0) -> tuple[XMCModel, FitReport]
 
 @pytest.fixture(scope="module", params=NAMES)
 def fitted(request, synthetic):
-    """(name, model, report) fitted once per module and model."""
-    model, report = fit_model(request.param, synthetic)
+    """(name, model, report) fitted once per module and model; skipped when the model's optional extra is absent."""
+    try:
+        model, report = fit_model(request.param, synthetic)
+    except OptionalDependencyError as exc:  # e.g. pecos-xrlinear outside `tox -e pecos`
+        pytest.skip(str(exc))
     return request.param, model, report
 
 
@@ -80,6 +84,9 @@ def test_predict_split_matches_predict_topk(fitted, synthetic):
 
 def test_deterministic_under_seed(fitted, synthetic):
     name, model, _ = fitted
+    if not getattr(model, "deterministic", True):
+        # omikuji seeds its k-means from the OS; the card says so, and test_peers checks the fit is still good
+        pytest.skip(f"{name} declares deterministic = False (its library takes no seed)")
     again, _ = fit_model(name, synthetic, seed=0)
     texts = synthetic[2].texts
     first, second = model.predict_topk(texts, 5), again.predict_topk(texts, 5)
@@ -94,7 +101,10 @@ def test_save_load_round_trip(fitted, synthetic, tmp_path: Path):
     texts = synthetic[2].texts
     before, after = model.predict_topk(texts, 5), loaded.predict_topk(texts, 5)
     np.testing.assert_array_equal(before.indices, after.indices)
-    np.testing.assert_array_equal(before.scores, after.scores)
+    if getattr(model, "deterministic", True):
+        np.testing.assert_array_equal(before.scores, after.scores)
+    else:  # omikuji sums its trees in file-listing order after a load: the last float32 bit may move
+        np.testing.assert_allclose(before.scores, after.scores, rtol=1e-5)
     assert loaded.card().params == model.card().params
 
 
@@ -139,7 +149,11 @@ def test_card(fitted):
     card = model.card()
     assert isinstance(card, ModelCard)
     assert card.name == name
-    assert card.params.get("total", 0) > 0
-    assert sum(v for k, v in card.params.items() if k != "total" and "_" not in k) <= card.params["total"]
+    if not getattr(model, "params_exposed", True):
+        # a library that keeps its pruned sparse weights internal: no count rather than a made-up one
+        assert card.params == {} and "params_note" in card.config
+    else:
+        assert card.params.get("total", 0) > 0
+        assert sum(v for k, v in card.params.items() if k != "total" and "_" not in k) <= card.params["total"]
     assert card.deviations, "a card must list its deviations from the paper (or say there are none)"
     assert isinstance(card.config, dict) and card.config
