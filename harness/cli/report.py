@@ -34,6 +34,7 @@ EPILOG = f"""\
 examples:
   harness report > results/table.md
   harness report --suite short-text --out results/table.md       # + results/{PLOT_NAME}
+  harness report --suite xc-bow,peers-pecos --merge-suites       # one table per dataset across both suites
   harness report --format latex --metrics p@1,p@5,psp@5 --out paper/table.tex --no-plot
 """
 
@@ -48,7 +49,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--runs-dir", type=Path, help="where the cells are (default $HARNESS_RUNS or results/runs)")
-    parser.add_argument("--suite", help="only this suite (default: every suite found, one section each)")
+    parser.add_argument(
+        "--suite", help="only this suite, or comma-separated suites (default: every suite found, one section each)"
+    )
+    parser.add_argument(
+        "--merge-suites",
+        action="store_true",
+        help="one table per dataset across the suites (rows of a different split or k are flagged)",
+    )
     parser.add_argument("--format", choices=("md", "csv", "latex"), default="md", help="default md")
     parser.add_argument("--metrics", help="accuracy columns, comma-separated (default p@1,p@3,p@5,psp@1,psp@3,psp@5)")
     parser.add_argument("--out", type=Path, help="write the table here instead of stdout")
@@ -70,6 +78,8 @@ def command_line(args: argparse.Namespace) -> str:
     ):
         if value is not None:
             parts += [flag, str(value)]
+    if args.merge_suites:
+        parts.append("--merge-suites")
     if args.format != "md":
         parts += ["--format", args.format]
     if args.plot is not None:
@@ -87,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None and args.no_plot:
         raise HarnessError("--plot and --no-plot contradict each other")
     metrics = [m for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    report = load_report(args.runs_dir or default_runs_dir(), suite=args.suite, metrics=metrics)
+    report = load_report(
+        args.runs_dir or default_runs_dir(), suite=args.suite, metrics=metrics, merge_suites=args.merge_suites
+    )
     for warning in report.warnings:
         log.warning("%s", warning)
     text = render(report, args.format, command=command_line(args))

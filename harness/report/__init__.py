@@ -33,8 +33,10 @@ __all__ = [
 ]
 
 
-def load_report(runs_dir: Path, *, suite: str | None = None, metrics: Sequence[str] | None = None) -> Report:
+def load_report(
+    runs_dir: Path, *, suite: str | None = None, metrics: Sequence[str] | None = None, merge_suites: bool = False
+) -> Report:
     """Read every ``result.json`` under ``runs_dir`` and aggregate them (see :func:`build_report`)."""
     if not runs_dir.is_dir():
         raise HarnessError(f"{runs_dir}: no such runs folder; run `harness run` first or pass --runs-dir")
-    return build_report(load_records(runs_dir), suite=suite, metrics=metrics)
+    return build_report(load_records(runs_dir), suite=suite, metrics=metrics, merge_suites=merge_suites)

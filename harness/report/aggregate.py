@@ -102,14 +102,21 @@ class Report:
 
 
 def build_report(
-    records: Iterable[ResultRecord], *, suite: str | None = None, metrics: Sequence[str] | None = None
+    records: Iterable[ResultRecord],
+    *,
+    suite: str | None = None,
+    metrics: Sequence[str] | None = None,
+    merge_suites: bool = False,
 ) -> Report:
     """Aggregate records into tables.
 
     Args:
         records: every record found on disk, ok and failed.
-        suite: keep only this suite (all suites otherwise, one section each).
+        suite: keep only this suite, or these comma-separated suites (all suites otherwise, one section each).
         metrics: accuracy columns as on-disk keys (``p@1``); ``p_at_1`` spellings are accepted too.
+        merge_suites: one table per dataset across the suites, so that models run by different suites (e.g.
+            PECOS in its own environment) sit beside each other. Rows stay comparable only when split, metrics
+            version and k agree; any other row is flagged, exactly as within one suite.
 
     Raises:
         HarnessError: no records, an unknown suite, or an unknown metric.
@@ -117,9 +124,11 @@ def build_report(
     records = list(records)
     suites = sorted({str(r.get("suite") or "?") for r in records})
     if suite is not None:
-        if suite not in suites:
-            raise HarnessError(f"no results for suite {suite!r}.{did_you_mean(suite, suites)} Found: {suites}")
-        records = [r for r in records if str(r.get("suite") or "?") == suite]
+        wanted = [s.strip() for s in suite.split(",") if s.strip()]
+        for name in wanted:
+            if name not in suites:
+                raise HarnessError(f"no results for suite {name!r}.{did_you_mean(name, suites)} Found: {suites}")
+        records = [r for r in records if str(r.get("suite") or "?") in wanted]
     if not records:
         raise HarnessError("no result records found; run `harness run` first")
     ok = [r for r in records if r["status"] == "ok"]
@@ -129,7 +138,11 @@ def build_report(
 
     by_table: dict[tuple[str, str], list[ResultRecord]] = defaultdict(list)
     for rec in records:
-        by_table[(str(rec.get("suite") or "?"), rec["dataset"]["name"])].append(rec)
+        by_table[("*" if merge_suites else str(rec.get("suite") or "?"), rec["dataset"]["name"])].append(rec)
+    if merge_suites:  # name each merged table by the suites that fill it
+        by_table = {
+            ("+".join(sorted({str(r.get("suite") or "?") for r in recs})), d): recs for (_, d), recs in by_table.items()
+        }
     tables = [_build_table(s, d, recs, columns, notes, warnings) for (s, d), recs in sorted(by_table.items())]
     return Report(
         tables=tables,

@@ -159,3 +159,23 @@ def test_cli_stdout_formats_and_no_plot(tmp_path: Path, capsys: pytest.CaptureFi
     assert (tmp_path / "p.png").is_file()
     assert main(["report", "--runs-dir", str(runs), "--metrics", "p@9"]) == 2
     assert "unknown metric" in capsys.readouterr().err
+
+
+def test_merged_suites_share_one_table_per_dataset_and_still_flag_other_splits() -> None:
+    """A model run by its own suite (PECOS in its own environment) must sit beside the others, not apart."""
+    recs = [
+        make_record(suite="offline", model="inceptionxml"),
+        make_record(suite="peers-pecos", model="pecos-xrlinear", flops=None),
+        make_record(suite="peers-pecos", model="knn", flops=None, split_hash="split-bbbbbbbbbbbb"),
+    ]
+    apart = build_report(recs)
+    assert [(t.suite, len(t.rows)) for t in apart.tables] == [("offline", 1), ("peers-pecos", 2)]
+    merged = build_report(recs, merge_suites=True)
+    assert len(merged.tables) == 1
+    table = merged.tables[0]
+    assert table.suite == "offline+peers-pecos"
+    flagged = {r.model: r.flagged for r in table.rows}
+    assert flagged == {"inceptionxml": False, "pecos-xrlinear": False, "knn": True}
+    assert len(build_report(recs, suite="offline,peers-pecos").tables) == 2
+    with pytest.raises(HarnessError, match="no results for suite 'nope'"):
+        build_report(recs, suite="offline,nope")
