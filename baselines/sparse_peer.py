@@ -138,8 +138,8 @@ class SparsePeerModel(XMCModel):
             return importlib.import_module(cls.library)
         except ImportError as exc:
             raise OptionalDependencyError(
-                f"{cls.name} needs the {cls.library!r} package, which is not installed ({exc}). Install the peers "
-                f"extra: {PIP_HINT}"
+                f"{cls.name} needs the {cls.library!r} package, which is not installed ({exc}). It is a "
+                f"dependency of the harness; reinstall it: {PIP_HINT}"
             ) from None
 
     @classmethod
