@@ -33,6 +33,7 @@ from inceptionxml.shortlist import (
     cluster_targets,
     expand_candidates,
     top_clusters,
+    union_candidate_logits,
 )
 from inceptionxml.text import PAD_ID
 
@@ -143,11 +144,18 @@ class LabelEmbedding(nn.Module):
     def forward(self, query: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
         """(B, H) queries and (B, N) candidate ids → (B, N) logits."""
         weight = self.table.weight
-        if torch.is_grad_enabled() or torch.jit.is_tracing():
-            if self.table.sparse and self.training:
-                gathered = F.embedding(cand, weight, sparse=True)
-                return torch.bmm(gathered, query.unsqueeze(2)).squeeze(2)
+        if torch.jit.is_tracing():  # the profiler counts what one query costs: its own candidates' products
             return candidate_logits(query, weight, cand)
+        if torch.is_grad_enabled():
+            sparse = self.table.sparse and self.training
+            if self.training:
+                distinct = torch.unique(cand)
+                # The GEMM over the batch's distinct candidates, unless its (B, U) scores outgrow the (B, N, H) gather.
+                if distinct.numel() <= cand.shape[1] * weight.shape[1]:
+                    rows = F.embedding(distinct, weight, sparse=sparse)
+                    return union_candidate_logits(query, rows, cand)
+            gathered = F.embedding(cand, weight, sparse=sparse)
+            return torch.bmm(gathered, query.unsqueeze(2)).squeeze(2)
         per_row = max(1, cand.shape[1] * weight.shape[1] * weight.element_size())
         rows = max(1, self.chunk_bytes // per_row)
         if rows >= cand.shape[0]:

@@ -206,3 +206,23 @@ def test_graph_top_features_reaches_the_clustering_and_the_deviations(synthetic,
     assert np.any(got.label_cluster != full._clusters(train, train.Y.shape[1]).label_cluster)  # the cut matters here
     assert any("3 features kept per label" in d for d in cut.shortlist_deviations())
     assert not any("features kept per label" in d for d in full.shortlist_deviations())
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_training_scores_through_distinct_candidates_equal_the_gather(sparse):
+    """Training scores the batch's distinct candidates with one GEMM; values and gradients must not change."""
+    from inceptionxml.shortlist_net import LabelEmbedding
+
+    torch.manual_seed(0)
+    emb = LabelEmbedding(50, 8, sparse=sparse).train()
+    query = torch.randn(6, 8, requires_grad=True)
+    cand = torch.randint(0, 51, (6, 12))  # repeats across rows, and the dummy label 50
+    fast = emb(query, cand)
+    (fast * torch.arange(12.0)).sum().backward()
+    grads = (query.grad.clone(), emb.table.weight.grad.to_dense().clone())
+    query.grad, emb.table.weight.grad = None, None
+    slow = candidate_logits(query, emb.table.weight, cand)
+    (slow * torch.arange(12.0)).sum().backward()
+    torch.testing.assert_close(fast, slow)
+    torch.testing.assert_close(grads[0], query.grad)
+    torch.testing.assert_close(grads[1], emb.table.weight.grad)
