@@ -226,3 +226,19 @@ def test_training_scores_through_distinct_candidates_equal_the_gather(sparse):
     torch.testing.assert_close(fast, slow)
     torch.testing.assert_close(grads[0], query.grad)
     torch.testing.assert_close(grads[1], emb.table.weight.grad)
+
+
+def test_shortlist_recall_is_recorded_and_reaches_one_when_every_cluster_is_shortlisted(synthetic):
+    from harness.models import model_registry
+    from tests.models.synthetic import NUM_LABELS
+
+    train, val, test = synthetic
+    cls = model_registry.get("lightxml")
+    model = cls(**{**cls.tiny_config(), "epochs": 1})
+    model.fit(train, val, ctx=FitContext(seed=0, num_labels=NUM_LABELS, device="cpu"))
+    recall = model.fit_summary["best_val"]["shortlist_recall"]
+    assert 0.0 < recall <= 1.0
+    ids = model.encode(test.texts)
+    assert model.shortlist_recall(ids, test.Y) <= 1.0
+    model.net.top_k = model.net.index.num_clusters  # every cluster: every label is a candidate
+    assert model.shortlist_recall(ids, test.Y) == pytest.approx(1.0)
