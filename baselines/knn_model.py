@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from baselines.knn import CharNgramKNN
 from harness.errors import HarnessError
-from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel
+from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel, config_from_dict
 
 if TYPE_CHECKING:
     from harness.data.dataset import SplitData
@@ -68,10 +68,7 @@ class KNNConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KNNConfig:
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise HarnessError(f"unknown knn config keys: {unknown}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return config_from_dict(cls, {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}, "knn")
 
 
 class KNNModel(XMCModel):

@@ -26,7 +26,7 @@ from torch import nn
 from baselines.lightxml import LIGHTXML_CITATION, framework_deviations
 from baselines.minilm import MINILM_LAYERS, MiniLMEncoder, MiniLMTokenizer, trim_padding
 from harness.errors import HarnessError
-from harness.models.contract import FitContext
+from harness.models.contract import FitContext, config_from_dict
 from harness.models.deviations import changed_settings
 from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
 from inceptionxml.shortlist_net import ShortlistNet
@@ -82,10 +82,7 @@ class LightXMLMiniLMConfig(ShortlistFields):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LightXMLMiniLMConfig:
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise HarnessError(f"unknown lightxml-minilm config keys: {unknown}")
-        return cls(**data)
+        return config_from_dict(cls, data, "lightxml-minilm")
 
 
 class LightXMLMiniLMModel(ShortlistModel):

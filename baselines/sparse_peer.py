@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.errors import HarnessError, OptionalDependencyError
-from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel
+from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel, config_from_dict
 
 if TYPE_CHECKING:
     from harness.data.dataset import SplitData
@@ -72,10 +72,7 @@ class SparseFeatureFields:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SparseFeatureFields:
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise HarnessError(f"unknown {cls.__name__} fields: {unknown}")
-        return cls(**data)
+        return config_from_dict(cls, data, cls.__name__)
 
 
 def resolve_threads(requested: int) -> int:

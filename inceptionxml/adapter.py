@@ -154,14 +154,7 @@ class InceptionXMLModel(XMCModel):
 
         # CPU runs must be bit-for-bit repeatable; cuBLAS/cuDNN determinism would need extra env setup.
         with seed_everything(ctx.seed, deterministic=self.device.type == "cpu"):
-            table = build_embeddings(
-                cfg.embeddings,
-                self.vocab,
-                seed=ctx.seed,
-                path=cfg.embedding_path,
-                dim=cfg.embedding_dim,
-                oov_scale=cfg.oov_scale,
-            )
+            table = config_embeddings(cfg, self.vocab, ctx.seed)
             self.embedding_info = table.summary()
             self.net = InceptionXMLNet(cfg, table.weights, num_labels).to(self.device)
             result = self._train(x_train, train.Y, val, ctx)
@@ -376,6 +369,13 @@ class InceptionXMLModel(XMCModel):
         out.append(f"ext_dropout {cfg.ext_dropout} chosen by us (paper gives values only for its 3 datasets)")
         out.extend(training_deviations(cfg, self.device))
         return out
+
+
+def config_embeddings(cfg: InceptionXMLConfig, vocab: Vocabulary, seed: int) -> Any:
+    """The word vectors an InceptionXML-family config asks for (its ``embeddings``, path, dimension, OOV scale)."""
+    return build_embeddings(
+        cfg.embeddings, vocab, seed=seed, path=cfg.embedding_path, dim=cfg.embedding_dim, oov_scale=cfg.oov_scale
+    )
 
 
 def train_settings(cfg: InceptionXMLConfig) -> TrainSettings:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.models.contract import config_from_dict
 
 EMBEDDING_CHOICES = ("glove-6b-50d", "minilm-wordpiece", "glove-text", "random")
 AMP_CHOICES = ("none", "bf16", "fp16")
@@ -129,8 +130,4 @@ class InceptionXMLConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InceptionXMLConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error so that a typo is not silently ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise HarnessError(f"unknown InceptionXML config keys: {unknown}")
-        return cls(**data)
+        return config_from_dict(cls, data, "InceptionXML")

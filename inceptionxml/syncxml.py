@@ -25,6 +25,7 @@ from harness.models.deviations import changed_settings
 from inceptionxml.adapter import (
     CITATION,
     InceptionXMLModel,
+    config_embeddings,
     encoder_deviations,
     train_settings,
     training_deviations,
@@ -77,14 +78,7 @@ class InceptionShortlistModel(ShortlistModel):
     def _build_text(self, train_texts: Sequence[str], ctx: FitContext) -> InceptionTextEncoder:
         cfg = self.config
         self.vocab = Vocabulary.build(clean_texts(train_texts, cfg.stopwords), cfg.vocab_size, cfg.vocab_min_count)
-        table = build_embeddings(
-            cfg.embeddings,
-            self.vocab,
-            seed=ctx.seed,
-            path=cfg.embedding_path,
-            dim=cfg.embedding_dim,
-            oov_scale=cfg.oov_scale,
-        )
+        table = config_embeddings(cfg, self.vocab, ctx.seed)
         self.embedding_info = table.summary()
         return InceptionTextEncoder(cfg, table.weights, sparse=cfg.sparse)
 

@@ -138,3 +138,14 @@ class XMCModel(abc.ABC):
     @abc.abstractmethod
     def card(self) -> ModelCard:
         """Parameter counts by part, the resolved configuration, embeddings used and deviations from the paper."""
+
+
+def config_from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
+    """``cls(**data)`` for a saved model config, refusing unknown keys so that a typo or a config written by another
+    model is an error rather than silently ignored. ``what`` names the config in the message."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"unknown {what} config keys: {unknown}")
+    return cls(**data)
