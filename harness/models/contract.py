@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -52,6 +52,10 @@ class FitContext:
         inv_prop: inverse propensities of the labels (for PSP@k on validation), or ``None``.
         progress: show a progress bar.
         work_dir: scratch folder for checkpoints of this fit (``None``: a temporary folder).
+        on_progress: receives live progress events as dicts (``None``: nobody listens). Every event has a
+            ``phase`` ("clustering", "train", "validate", ...); training events add ``epoch``, ``epochs`` (the
+            current maximum), ``step``, ``steps`` (per epoch), ``loss`` and, after validation, ``val_p@1``.
+            The runner turns them into the terminal's live progress; a listener must not raise.
     """
 
     seed: int = 0
@@ -61,6 +65,12 @@ class FitContext:
     inv_prop: np.ndarray | None = None
     progress: bool = False
     work_dir: Path | None = None
+    on_progress: Callable[[dict[str, Any]], None] | None = None
+
+    def report(self, **event: Any) -> None:
+        """Send one progress event to :attr:`on_progress` (a no-op when nobody listens)."""
+        if self.on_progress is not None:
+            self.on_progress(event)
 
 
 @dataclass
@@ -72,6 +82,13 @@ class FitReport:
     best_epoch: int | None = None
     best_val: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    #: Why training ended: "plateau" (the validation metric stopped improving: converged), "max_epochs",
+    #: "max_steps" or "time_budget" (cut by a budget: not converged), "fixed" (a model trained for a set
+    #: length without validation-based stopping, e.g. the sparse peers), "no_validation".
+    stop_reason: str = "fixed"
+    #: True when the validation metric plateaued before any budget ended; None where the notion does not apply
+    #: (non-iterative models such as kNN or the tree peers, which train to their own completion).
+    converged: bool | None = None
 
 
 @dataclass
