@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.models.deviations import changed_settings
+from inceptionxml.adapter import schedule_deviations
 from inceptionxml.config import InceptionXMLConfig
 from inceptionxml.shortlist_model import ShortlistFields
 from inceptionxml.syncxml import InceptionShortlistModel
@@ -63,9 +64,10 @@ class LightXMLModel(InceptionShortlistModel):
         out.insert(0, "InceptionXML encoder inside LightXML's framework (§3.5's construction; LightXML uses BERT)")
         out.extend(self.shortlist_deviations())
         out.append(
-            f"optimiser: InceptionXML's Adam + OneCycle at lr {cfg.lr}, {cfg.epochs} epochs, batch {cfg.batch_size} "
+            f"optimiser: InceptionXML's Adam at lr {cfg.lr}, batch {cfg.batch_size}, SyncXML's schedule "
             "(LightXML: AdamW 1e-4, constant, SWA), so that only the negative mining differs from SyncXML"
         )
+        out.extend(schedule_deviations(cfg))
         out.extend(framework_deviations(cfg))
         out.extend(changed_settings(cfg, {"top_k_clusters": 10}, "LightXML default; 75 on Amazon-670K"))
         return out

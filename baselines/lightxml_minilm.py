@@ -62,7 +62,12 @@ class LightXMLMiniLMConfig(ShortlistFields):
     swa_warmup: int = field(default=4, metadata={"help": "epoch from which SWA averages (LightXML: 4)"})
     swa_step: int = field(default=3000, metadata={"help": "steps between SWA updates (LightXML: 3000)"})
     select_metric: str = field(default="p@5", metadata={"help": "validation metric choosing the epoch (LightXML P@5)"})
-    patience: int | None = field(default=None, metadata={"help": "early stop after N evaluations w/o gain"})
+    patience: int | None = field(
+        default=3, metadata={"help": "stop after N evaluations without a gain of min_delta (None: run all epochs)"}
+    )
+    min_delta: float = field(default=1e-3, metadata={"help": "smallest gain of the val metric that counts"})
+    max_steps: int | None = field(default=None, metadata={"help": "maximum optimiser steps (None: no limit)"})
+    time_budget_s: float | None = field(default=None, metadata={"help": "training wall-clock budget in seconds"})
     eval_every: int = field(default=1, metadata={"help": "validate every N epochs (and the last)"})
     eval_batch_size: int = field(default=256, metadata={"help": "batch for validation/inference"})
     amp: str = field(default="bf16", metadata={"help": "autocast on CUDA: bf16 | fp16 | none (LightXML: apex O1)"})
@@ -76,6 +81,10 @@ class LightXMLMiniLMConfig(ShortlistFields):
             raise HarnessError(f"amp must be 'none', 'bf16' or 'fp16', got {self.amp!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.max_len < 2:
             raise HarnessError("epochs and batch_size must be positive and max_len >= 2")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise HarnessError(f"time_budget_s must be a positive number of seconds, got {self.time_budget_s}")
+        if self.patience is not None and self.patience < 1:
+            raise HarnessError(f"patience must be >= 1 or None, got {self.patience}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -159,10 +168,13 @@ class LightXMLMiniLMModel(ShortlistModel):
             weight_decay=cfg.weight_decay,
             select_metric=cfg.select_metric,
             patience=cfg.patience,
+            min_delta=cfg.min_delta,
             eval_every=cfg.eval_every,
             amp=cfg.amp,
             grad_clip=cfg.grad_clip,
             schedule="constant",
+            max_steps=cfg.max_steps,
+            time_budget_s=cfg.time_budget_s,
             swa_start=cfg.swa_warmup if cfg.swa else None,
             swa_every=cfg.swa_step,
         )
@@ -198,6 +210,11 @@ class LightXMLMiniLMModel(ShortlistModel):
             f"max_len {cfg.max_len} word pieces (LightXML: 128 on long texts; methods.md §3.4 suggests 32 for titles)",
             "no mid-epoch evaluation, so no dropout-off quirk for the rest of an epoch",
         ]
+        if cfg.patience is not None:
+            out.append(
+                f"stops after {cfg.patience} evaluations without a val {cfg.select_metric} gain of {cfg.min_delta:g} "
+                f"(at most {cfg.epochs} epochs; LightXML: a fixed number)"
+            )
         out.extend(self.shortlist_deviations())
         if not cfg.swa:
             out.append("no SWA (LightXML: SWA from epoch 4 every 3000 steps)")

@@ -164,16 +164,12 @@ class InceptionXMLModel(XMCModel):
             "epochs_run": result.epochs_run,
             "best_val": result.best_val,
             "seconds_per_epoch": float(np.mean([h["seconds"] for h in result.history])),
+            "stop_reason": result.stop_reason,
+            "schedule": result.schedule,
             "device": str(self.device),
             "threads": torch.get_num_threads(),
         }
-        return FitReport(
-            train_seconds=time.perf_counter() - start,
-            epochs_run=result.epochs_run,
-            best_epoch=result.best_epoch,
-            best_val=result.best_val,
-            history=result.history,
-        )
+        return result.fit_report(time.perf_counter() - start)
 
     def _train(self, x_train: torch.Tensor, y_train: Any, val: SplitData, ctx: FitContext) -> LoopResult:
         """Wire the BCE loss and the validation metrics into the generic loop."""
@@ -212,6 +208,7 @@ class InceptionXMLModel(XMCModel):
             device=device,
             progress=ctx.progress,
             generator_seed=ctx.seed,
+            report=ctx.report,
         )
 
     # ------------------------------------------------------------------------------------------------
@@ -359,13 +356,13 @@ class InceptionXMLModel(XMCModel):
         cfg = self.config
         dim = self.net.embedding.embedding_dim if self.net is not None else None
         out = encoder_deviations(cfg, dim, self.net.encoder if self.net is not None else None)
+        every = f"every {cfg.eval_every} epoch(s)" if cfg.eval_every else "every ~100 steps"
         out.append(
-            f"epoch selected on a validation split by val {cfg.select_metric} every {cfg.eval_every} epoch(s) "
+            f"epoch selected on a validation split by val {cfg.select_metric} {every} "
             "(paper: best P@1,3,5 + PSP@1,3,5 on the test set)"
         )
-        if cfg.patience is not None:
-            out.append(f"early stopping after {cfg.patience} evaluations without improvement (paper: none)")
-        out.extend(changed_settings(cfg, {"epochs": 45, "lr": 5e-3, "batch_size": 128, "pct_start": 0.3}))  # §4
+        out.extend(schedule_deviations(cfg))
+        out.extend(changed_settings(cfg, {"lr": 5e-3, "batch_size": 128}))  # §4
         out.append(f"ext_dropout {cfg.ext_dropout} chosen by us (paper gives values only for its 3 datasets)")
         out.extend(training_deviations(cfg, self.device))
         return out
@@ -390,10 +387,43 @@ def train_settings(cfg: InceptionXMLConfig) -> TrainSettings:
         final_div_factor=cfg.final_div_factor,
         select_metric=cfg.select_metric,
         patience=cfg.patience,
+        min_delta=cfg.min_delta,
         eval_every=cfg.eval_every,
         amp=cfg.amp,
         grad_clip=cfg.grad_clip,
+        schedule=cfg.schedule,
+        warmup_epochs=cfg.warmup_epochs,
+        cooldown_frac=cfg.cooldown_frac,
+        max_steps=cfg.max_steps,
+        time_budget_s=cfg.time_budget_s,
+        bn_recalibration_rows=cfg.bn_recalibration_rows,
     )
+
+
+def schedule_deviations(cfg: InceptionXMLConfig) -> list[str]:
+    """How the training length and schedule differ from the paper's fixed 45-epoch one-cycle."""
+    if cfg.schedule == "onecycle":
+        out = [f"one-cycle over {cfg.epochs} epochs (paper: 45)"] if cfg.epochs != 45 else []
+        if cfg.patience is not None:
+            out.append(f"early stopping after {cfg.patience} evaluations without improvement (paper: none)")
+    else:
+        budget = [f"at most {cfg.epochs} epochs"]
+        if cfg.max_steps is not None:
+            budget.append(f"{cfg.max_steps} steps")
+        if cfg.time_budget_s is not None:
+            budget.append(f"{cfg.time_budget_s:g} s of training")
+        out = [
+            "trained to convergence instead of the paper's fixed one-cycle over 45 epochs: warm-up "
+            f"{cfg.warmup_epochs:g} epoch(s), constant LR until val {cfg.select_metric} gains less than "
+            f"{cfg.min_delta:g} for {cfg.patience} evaluations, then a linear cool-down ({cfg.cooldown_frac:g} of "
+            f"the run); budget: {', '.join(budget)}"
+        ]
+    if cfg.bn_recalibration_rows > 0:
+        out.append(
+            f"BatchNorm statistics recomputed on {cfg.bn_recalibration_rows} training rows before each validation "
+            "(paper: running averages)"
+        )
+    return out
 
 
 def encoder_deviations(cfg: InceptionXMLConfig, dim: int | None, encoder: InceptionXMLEncoder | None) -> list[str]:

@@ -77,20 +77,44 @@ class InceptionXMLConfig:
     ext_dropout: float = field(default=0.2, metadata={"help": "dropout before the label classifier"})
 
     # --- optimisation (methods.md §4) ----------------------------------------------------------------
-    # 45 in the official CLI; 30 reached the same validation plateau on wordnet-nouns in 2/3 of the time.
-    epochs: int = field(default=30, metadata={"help": "training epochs (45 in the official CLI)"})
+    # Training runs to convergence by default (docs/training.md): warm-up, a constant LR while validation still
+    # improves, and a linear cool-down once it has plateaued or a budget is about to end ("wsd"). The paper's
+    # fixed one-cycle over 45 epochs is schedule="onecycle", epochs=45 (paper_config()).
+    schedule: str = field(
+        default="wsd",
+        metadata={"help": "'wsd' (train to a validation plateau, then cool down) or 'onecycle' (fixed length)"},
+    )
+    epochs: int = field(
+        default=100, metadata={"help": "maximum epochs ('wsd'); the fixed length for 'onecycle' (paper: 45)"}
+    )
+    max_steps: int | None = field(default=None, metadata={"help": "maximum optimiser steps (None: no limit)"})
+    time_budget_s: float | None = field(
+        default=None,
+        metadata={"help": "training wall-clock budget in seconds; the cool-down is planned to end within it"},
+    )
     batch_size: int = field(default=128, metadata={"help": "training mini-batch"})
-    lr: float = field(default=5e-3, metadata={"help": "Adam max LR of the one-cycle schedule"})
+    lr: float = field(default=5e-3, metadata={"help": "peak Adam learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "Adam weight decay (0 in the paper)"})
-    pct_start: float = field(default=0.3, metadata={"help": "OneCycle warm-up fraction"})
+    pct_start: float = field(default=0.3, metadata={"help": "OneCycle warm-up fraction ('onecycle' only)"})
     div_factor: float = field(default=10.0, metadata={"help": "OneCycle initial LR = lr / div_factor"})
     final_div_factor: float = field(default=1e4, metadata={"help": "OneCycle final LR = initial / this"})
+    warmup_epochs: float = field(default=1.0, metadata={"help": "'wsd': linear warm-up length in epochs"})
+    cooldown_frac: float = field(default=0.2, metadata={"help": "'wsd': the cool-down's share of the whole run"})
     # Model selection on the validation split (the official code selected on test, methods.md §2.7).
     select_metric: str = field(
         default="p@1", metadata={"help": "val metric to select the epoch: p@k, psp@k or 'sum' (P+PSP@1,3,5)"}
     )
-    patience: int | None = field(default=None, metadata={"help": "early stop after N epochs w/o gain"})
-    eval_every: int = field(default=1, metadata={"help": "validate every N epochs (and the last)"})
+    patience: int | None = field(
+        default=3, metadata={"help": "evaluations without a gain of min_delta that count as a plateau (None: off)"}
+    )
+    min_delta: float = field(default=1e-3, metadata={"help": "smallest gain of the val metric that counts"})
+    eval_every: int | None = field(
+        default=None,
+        metadata={"help": "validate every N epochs (None: every ceil(100 / steps per epoch) epochs)"},
+    )
+    bn_recalibration_rows: int = field(
+        default=2048, metadata={"help": "training rows BatchNorm statistics are recomputed on before validation"}
+    )
     eval_batch_size: int = field(default=1024, metadata={"help": "batch size for validation/inference"})
     amp: str = field(default="bf16", metadata={"help": "autocast on CUDA: bf16 | fp16 | none (CPU: none)"})
     grad_clip: float | None = field(default=None, metadata={"help": "clip grad norm (None: off, as paper)"})
@@ -108,6 +132,7 @@ class InceptionXMLConfig:
             raise HarnessError(f"stopwords must be 'sklearn' or 'none', got {self.stopwords!r}")
         if self.seq_len < 1 or self.num_filters < 1 or self.epochs < 1 or self.batch_size < 1:
             raise HarnessError("seq_len, num_filters, epochs and batch_size must be positive")
+        check_budget(self)
         # JSON gives lists back; keep the field hashable and comparable.
         object.__setattr__(self, "filter_sizes", tuple(int(k) for k in self.filter_sizes))
 
@@ -118,7 +143,16 @@ class InceptionXMLConfig:
         Pass ``embeddings="glove-text", embedding_path=".../glove.6B.300d.txt"`` to complete it; the
         transductive vocabulary and per-dataset vocabulary sizes are left to the caller.
         """
-        paper = {"num_filters": 32, "agg_kernel": 16, "ext_dropout": 0.5, "epochs": 45, "stopwords": "sklearn"}
+        paper = {
+            "num_filters": 32,
+            "agg_kernel": 16,
+            "ext_dropout": 0.5,
+            "epochs": 45,
+            "stopwords": "sklearn",
+            "schedule": "onecycle",
+            "patience": None,
+            "eval_every": 1,
+        }
         return cls(**{**paper, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,3 +165,21 @@ class InceptionXMLConfig:
     def from_dict(cls, data: dict[str, Any]) -> InceptionXMLConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error so that a typo is not silently ignored."""
         return config_from_dict(cls, data, "InceptionXML")
+
+
+def check_budget(cfg: Any) -> None:
+    """Refuse training settings that cannot mean anything (shared by every config with a training budget)."""
+    if cfg.schedule not in ("wsd", "onecycle"):
+        raise HarnessError(f"schedule must be 'wsd' or 'onecycle', got {cfg.schedule!r}")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise HarnessError(f"max_steps must be >= 1 or None, got {cfg.max_steps}")
+    if cfg.time_budget_s is not None and not cfg.time_budget_s > 0:
+        raise HarnessError(f"time_budget_s must be a positive number of seconds or None, got {cfg.time_budget_s}")
+    if cfg.patience is not None and cfg.patience < 1:
+        raise HarnessError(f"patience must be >= 1 or None, got {cfg.patience}")
+    if cfg.eval_every is not None and cfg.eval_every < 1:
+        raise HarnessError(f"eval_every must be >= 1 or None, got {cfg.eval_every}")
+    if not 0.0 < cfg.cooldown_frac < 1.0:
+        raise HarnessError(f"cooldown_frac must be in (0, 1), got {cfg.cooldown_frac}")
+    if not cfg.lr > 0:
+        raise HarnessError(f"lr must be a positive number, got {cfg.lr}")

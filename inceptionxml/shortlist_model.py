@@ -204,6 +204,7 @@ class ShortlistModel(XMCModel):
         self.device = resolve_device(ctx.device)
         self.num_labels = num_labels
         t0 = time.perf_counter()
+        ctx.report(phase="clustering")
         clusters = self._clusters(train, num_labels)
         cluster_s = time.perf_counter() - t0
         self.cluster_info = {
@@ -223,17 +224,13 @@ class ShortlistModel(XMCModel):
             "epochs_run": result.epochs_run,
             "best_val": result.best_val,
             "seconds_per_epoch": float(np.mean([h["seconds"] for h in result.history])),
+            "stop_reason": result.stop_reason,
+            "schedule": result.schedule,
             "cluster_seconds": round(cluster_s, 3),
             "device": str(self.device),
             "threads": torch.get_num_threads(),
         }
-        return FitReport(
-            train_seconds=time.perf_counter() - start,
-            epochs_run=result.epochs_run,
-            best_epoch=result.best_epoch,
-            best_val=result.best_val,
-            history=result.history,
-        )
+        return result.fit_report(time.perf_counter() - start)
 
     def _train(self, x_train: torch.Tensor, y_train: Any, val: SplitData | None, ctx: FitContext) -> LoopResult:
         from harness.metrics import evaluate
@@ -284,6 +281,7 @@ class ShortlistModel(XMCModel):
             progress=ctx.progress,
             generator_seed=ctx.seed,
             optimizers=self._optimizers,
+            report=ctx.report,
         )
 
     # --- predict ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from inceptionxml.adapter import (
     InceptionXMLModel,
     config_embeddings,
     encoder_deviations,
+    schedule_deviations,
     train_settings,
     training_deviations,
 )
@@ -166,11 +167,8 @@ class SyncXMLModel(InceptionShortlistModel):
             "ECLARE tree details not reproduced: verbose labels are not kept as a separate cluster set; "
             "balanced level-wise 2-means on the (graph-augmented) PIFA features instead"
         )
-        out.extend(
-            changed_settings(
-                cfg, {"epochs": 45, "lr": 5e-3, "batch_size": 128, "top_k_clusters": 800, "meta_epoch": 10}
-            )
-        )
+        out.extend(schedule_deviations(cfg))
+        out.extend(changed_settings(cfg, {"lr": 5e-3, "batch_size": 128, "top_k_clusters": 800, "meta_epoch": 10}))
         out.append(
             f"dropouts p_meta {cfg.meta_dropout}, p_ext {cfg.ext_dropout} chosen by us (paper gives values only "
             "for its 4 datasets)"

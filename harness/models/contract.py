@@ -89,6 +89,8 @@ class FitReport:
     #: True when the validation metric plateaued before any budget ended; None where the notion does not apply
     #: (non-iterative models such as kNN or the tree peers, which train to their own completion).
     converged: bool | None = None
+    #: The schedule as run (warm-up, the epoch the cool-down started, steps), for iterative models.
+    schedule: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
