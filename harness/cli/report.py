@@ -14,12 +14,20 @@ import logging
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.report.significance import SignificanceSettings
 
 log = logging.getLogger(__name__)
 
 PLOT_NAME = "p1_vs_latency.png"
+#: SignificanceSettings' defaults, repeated here so that building the parser does not import the report
+#: package (numpy, matplotlib); a test keeps the two equal.
+DEFAULT_ALPHA = 0.05
+DEFAULT_RESAMPLES = 10_000
 
 DESCRIPTION = """\
 Render the results on disk (every result.json under --runs-dir) as one table per dataset, one row per
@@ -27,7 +35,9 @@ model: P@1/3/5 and PSP@1/3/5 (or --metrics), MACs per query, parameters, model s
 training time, each as mean ± std over seeds with the best value per column in bold. Seeds are averaged
 only when dataset sha256, split hash, metrics version and config agree; any other result becomes its own,
 flagged row. Deviations from the paper or protocol become numbered footnotes; failed cells are listed
-below their table. See docs/report.md.
+below their table. Accuracy values not significantly different from their column's best are marked ≈
+(paired sign-flip test over the test queries, Holm-corrected; from each cell's per_query.npz), and rows
+whose training a budget cut before convergence are marked "not converged". See docs/report.md.
 """
 
 EPILOG = f"""\
@@ -36,6 +46,7 @@ examples:
   harness report --suite short-text --out results/table.md       # + results/{PLOT_NAME}
   harness report --suite xc-bow,peers-pecos --merge-suites       # one table per dataset across both suites
   harness report --format latex --metrics p@1,p@5,psp@5 --out paper/table.tex --no-plot
+  harness report --alpha 0.01 --resamples 20000                   # a stricter significance test
 """
 
 
@@ -64,6 +75,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--plot", type=Path, metavar="FILE.png", help=f"save the plot here (default with --out: {PLOT_NAME} beside it)"
     )
     parser.add_argument("--no-plot", action="store_true", help="do not draw the plot")
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="significance level (default %(default)s)")
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        help="random sign flips of the paired test (default %(default)s; 0: no test)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -86,7 +104,26 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--plot", str(args.plot)]
     if args.no_plot:
         parts.append("--no-plot")
+    if args.alpha != DEFAULT_ALPHA:
+        parts += ["--alpha", str(args.alpha)]
+    if args.resamples != DEFAULT_RESAMPLES:
+        parts += ["--resamples", str(args.resamples)]
     return shlex.join(parts)
+
+
+def _significance(alpha: float, resamples: int) -> SignificanceSettings | None:
+    """Validated test settings; ``None`` for ``--resamples 0``."""
+    from harness.report.significance import SignificanceSettings
+
+    if not 0.0 < alpha < 1.0:
+        raise HarnessError(f"--alpha must lie in (0, 1), got {alpha}")
+    if resamples < 0:
+        raise HarnessError(f"--resamples must be >= 0, got {resamples}")
+    if resamples == 0:
+        return None
+    if (1 + resamples) * alpha < 2:  # the smallest p-value, 1 / (1 + resamples), could never reach alpha
+        raise HarnessError(f"--resamples {resamples} is too few for --alpha {alpha}; use at least {int(2 / alpha)}")
+    return SignificanceSettings(alpha=alpha, resamples=resamples)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError("--plot and --no-plot contradict each other")
     metrics = [m for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     report = load_report(
-        args.runs_dir or default_runs_dir(), suite=args.suite, metrics=metrics, merge_suites=args.merge_suites
+        args.runs_dir or default_runs_dir(),
+        suite=args.suite,
+        metrics=metrics,
+        merge_suites=args.merge_suites,
+        significance=_significance(args.alpha, args.resamples),
     )
     for warning in report.warnings:
         log.warning("%s", warning)

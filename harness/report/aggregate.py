@@ -22,7 +22,15 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.registry import did_you_mean
-from harness.report.fields import CompatKey, compat_key, config_digest, efficiency_values, hardware_summary
+from harness.report.fields import (
+    CompatKey,
+    compat_key,
+    config_digest,
+    efficiency_values,
+    fit_stop,
+    hardware_summary,
+)
+from harness.report.significance import Comparison, PerQueryLoader, SignificanceSettings, compare_with_best
 from harness.results import ResultRecord
 
 DEFAULT_METRICS = ("p@1", "p@3", "p@5", "psp@1", "psp@3", "psp@5")
@@ -69,10 +77,27 @@ class Row:
     stats: dict[str, Stat] = field(default_factory=dict)
     notes: list[int] = field(default_factory=list)  # footnote numbers
     flagged: bool = False  # data or metrics differ from the table's reference: not comparable
+    significance: dict[str, Comparison] = field(default_factory=dict)  # column key -> test against the best
 
     @property
     def seeds(self) -> list[int]:
         return sorted(int(r["seed"]) for r in self.records)
+
+    @property
+    def not_converged(self) -> list[ResultRecord]:
+        """Seeds whose training a budget cut before the validation metric plateaued (``fit.converged`` False).
+
+        Records that do not say (older records, models without the notion) count as neither.
+        """
+        return [r for r in self.records if fit_stop(r)[1] is False]
+
+    @property
+    def converged(self) -> bool | None:
+        """False if any seed did not converge, True if every seed did, None when the records do not say."""
+        flags = [fit_stop(r)[1] for r in self.records]
+        if any(f is False for f in flags):
+            return False
+        return True if flags and all(f is True for f in flags) else None
 
 
 @dataclass
@@ -99,6 +124,10 @@ class Report:
     versions: list[str]
     n_ok: int = 0
     n_failed: int = 0
+    #: How rows were tested against the best; None when testing was switched off (``--resamples 0``).
+    significance: SignificanceSettings | None = None
+    #: Number of (row, column) comparisons made: 0 means no cell had per-query values.
+    n_comparisons: int = 0
 
 
 def build_report(
@@ -107,6 +136,8 @@ def build_report(
     suite: str | None = None,
     metrics: Sequence[str] | None = None,
     merge_suites: bool = False,
+    per_query: PerQueryLoader | None = None,
+    significance: SignificanceSettings | None = SignificanceSettings(),  # noqa: B008 - frozen, safe to share
 ) -> Report:
     """Aggregate records into tables.
 
@@ -117,6 +148,9 @@ def build_report(
         merge_suites: one table per dataset across the suites, so that models run by different suites (e.g.
             PECOS in its own environment) sit beside each other. Rows stay comparable only when split, metrics
             version and k agree; any other row is flagged, exactly as within one suite.
+        per_query: reads a record's per-query values (``per_query.npz``) for the paired significance test;
+            ``None`` is the same as "no cell has any" (no marks, and the legend says so).
+        significance: test level and resamples; ``None`` switches the test off.
 
     Raises:
         HarnessError: no records, an unknown suite, or an unknown metric.
@@ -144,6 +178,9 @@ def build_report(
             ("+".join(sorted({str(r.get("suite") or "?") for r in recs})), d): recs for (_, d), recs in by_table.items()
         }
     tables = [_build_table(s, d, recs, columns, notes, warnings) for (s, d), recs in sorted(by_table.items())]
+    n_comparisons = 0
+    if significance is not None:
+        n_comparisons = _test_significance(tables, columns, per_query, significance, notes, warnings)
     return Report(
         tables=tables,
         columns=columns,
@@ -157,7 +194,45 @@ def build_report(
         ),
         n_ok=len(ok),
         n_failed=len(records) - len(ok),
+        significance=significance,
+        n_comparisons=n_comparisons,
     )
+
+
+#: Footnote of a comparable row that could not be tested (its cells predate per_query.npz).
+NO_PER_QUERY_NOTE = (
+    "no per-query values (per_query.npz, written by cells since the paired test was added): not tested "
+    "for significance; where this row is the best of a column, no row of that column is"
+)
+
+
+def _test_significance(
+    tables: list[Table],
+    columns: list[Column],
+    loader: PerQueryLoader | None,
+    settings: SignificanceSettings,
+    notes: dict[str, int],
+    warnings: list[str],
+) -> int:
+    """Run the paired tests of every table; footnote untested rows, but only if some row was tested.
+
+    When no cell at all has per-query values (a runs folder from before the test existed), a footnote on
+    every row would say nothing the legend cannot say once.
+    """
+    untested: list[Row] = []
+    for table in tables:
+        missing = compare_with_best(table, columns, loader or _no_values, settings, warnings)
+        if table.best:  # with fewer than two comparable rows nothing is compared, so nothing is missing
+            untested += missing
+    n_comparisons = sum(len(row.significance) for table in tables for row in table.rows)
+    if n_comparisons:
+        for row in untested:
+            row.notes.append(notes.setdefault(NO_PER_QUERY_NOTE, len(notes) + 1))
+    return n_comparisons
+
+
+def _no_values(record: ResultRecord) -> None:
+    return None
 
 
 def _accuracy_columns(ok: list[ResultRecord], metrics: Sequence[str] | None) -> list[Column]:
@@ -195,6 +270,8 @@ def _build_table(
         row.stats = {k: s for k in keys if (s := _stat(members, k)) is not None}
         for deviation in _distinct(d for r in members for d in r.get("deviations") or []):
             row.notes.append(notes.setdefault(deviation, len(notes) + 1))
+        if row.not_converged:
+            row.notes.append(notes.setdefault(not_converged_note(row), len(notes) + 1))
         if reference is not None and compat != reference:
             row.flagged = True
             text = "⚠ not comparable with the unflagged rows and not averaged with them: " + _difference(
@@ -206,6 +283,37 @@ def _build_table(
     table = Table(suite=suite, dataset=dataset, rows=rows, failed=failed, reference=reference)
     table.best = _best(rows, columns)
     return table
+
+
+#: How the report names each budget that can end training before convergence (FitReport.stop_reason).
+STOP_REASONS = {"time_budget": "time budget", "max_epochs": "epoch cap", "max_steps": "step cap"}
+
+
+def stop_reason_text(reason: str | None) -> str:
+    """``"time_budget"`` -> ``"time budget"``; an unknown reason is shown as recorded."""
+    return STOP_REASONS.get(str(reason), str(reason or "unknown").replace("_", " "))
+
+
+def not_converged_reasons(row: Row) -> str:
+    """The budgets that cut this row's seeds, e.g. ``"time budget"`` or ``"time budget, epoch cap"``."""
+    return ", ".join(_distinct(stop_reason_text(fit_stop(r)[0]) for r in row.not_converged))
+
+
+def not_converged_note(row: Row) -> str:
+    """The footnote of a row with unconverged seeds: which budget, at which epoch, and what it means."""
+    parts = []
+    for rec in row.not_converged:
+        fit = rec.get("fit") or {}
+        text = f"seed {rec['seed']}: {stop_reason_text(fit_stop(rec)[0])} after epoch {fit.get('epochs_run', '?')}"
+        if fit.get("best_epoch") is not None:
+            text += f", best epoch {fit['best_epoch']}"
+        parts.append(text)
+    cut, total = len(row.not_converged), len(row.records)
+    seeds = f"{cut} of {total} seeds" if total > 1 else "the seed"
+    return (
+        f"not converged ({'; '.join(parts)}): training of {seeds} was cut by the budget before the validation "
+        "metric plateaued, so the row shows the model at that budget, not its quality at convergence"
+    )
 
 
 def _reference(ok: list[ResultRecord]) -> CompatKey | None:

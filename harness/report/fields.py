@@ -98,6 +98,17 @@ def _first_number(record: Mapping[str, Any], paths: tuple[tuple[str, ...], ...])
     return None, None
 
 
+def fit_stop(record: Mapping[str, Any]) -> tuple[str | None, bool | None]:
+    """``(fit.stop_reason, fit.converged)`` of a record; ``(None, None)`` for records written before they existed.
+
+    Only a literal boolean counts as a verdict: an older record must never read as converged (or not).
+    """
+    fit = record.get("fit") or {}
+    reason = fit.get("stop_reason") if isinstance(fit, Mapping) else None
+    converged = fit.get("converged") if isinstance(fit, Mapping) else None
+    return (str(reason) if reason is not None else None), (converged if isinstance(converged, bool) else None)
+
+
 def compat_key(record: Mapping[str, Any]) -> CompatKey:
     """Dataset sha256, split manifest hash and metrics version of a record ("?" where unrecorded)."""
     dataset = record.get("dataset") or {}

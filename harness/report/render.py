@@ -17,8 +17,8 @@ import io
 from collections.abc import Callable
 
 from harness.errors import HarnessError
-from harness.report.aggregate import Column, Report, Row, Stat, Table
-from harness.report.fields import humanise_count, humanise_seconds
+from harness.report.aggregate import Column, Report, Row, Stat, Table, not_converged_reasons
+from harness.report.fields import fit_stop, humanise_count, humanise_seconds
 
 LEGEND = (
     "Accuracy metrics are test-set percentages; each cell is the mean ± sample standard deviation over the "
@@ -27,6 +27,58 @@ LEGEND = (
     "(n/a: not a neural model). Params: all parameters. Size: model bytes on disk (MB = 10^6 bytes). "
     "Latency: median at batch size 1. Train time: wall-clock training time."
 )
+
+#: The mark of a value that is *not* significantly different from its column's best. Marking the ties
+#: (rather than the differences) draws the eye to what matters: which models the data cannot tell apart.
+TIE_MARK = "≈"
+
+SIGNIFICANCE_LEGEND = (
+    "{mark}: not significantly different from the best (bold) value of its column at α = {alpha:g}, by a "
+    "two-sided paired approximate randomisation (sign-flip) test over the test queries of the dataset with "
+    "{resamples:,} random sign flips (RNG seed {seed}), p-values Holm-corrected over the rows of each column. "
+    "An accuracy value of a tested row with neither bold nor {mark} is significantly worse than the best. Rows are "
+    "paired query by query only when they share dataset sha256, split and metrics version; with several seeds "
+    "each query's value is first averaged over the row's seeds, so the test is over queries and the ± is the "
+    "seed spread. PSP@k and PSnDCG@k are ratios of sums whose per-query normaliser depends only on the test "
+    "labels, so the test flips the per-query numerator differences. Not tested: flagged (⚠) rows, and rows "
+    "footnoted as having no per-query values."
+)
+
+NO_SIGNIFICANCE_LEGEND = (
+    "No significance marks: no row could be compared with the best of its column, because no two comparable "
+    "rows have per-query values (per_query.npz, written by cells since the paired test was added)."
+)
+
+NOT_CONVERGED_LEGEND = (
+    "*not converged (budget)*: training of at least one seed was cut by a budget (time budget, epoch cap or "
+    "step cap) before the validation metric plateaued; the footnote names the seeds and epochs. Rows without "
+    "the mark converged or do not record convergence (older records, models without validation-based stopping)."
+)
+
+
+def legend_lines(report: Report) -> list[str]:
+    """The legend paragraphs of a report: always the columns, then significance and convergence as they apply."""
+    lines = [LEGEND]
+    if report.significance is None:
+        lines.append("No significance test was run (--resamples 0).")
+    elif report.n_comparisons:
+        settings = report.significance
+        lines.append(
+            SIGNIFICANCE_LEGEND.format(
+                mark=TIE_MARK, alpha=settings.alpha, resamples=settings.resamples, seed=settings.seed
+            )
+        )
+    else:
+        lines.append(NO_SIGNIFICANCE_LEGEND)
+    if any(row.not_converged for table in report.tables for row in table.rows):
+        lines.append(NOT_CONVERGED_LEGEND)
+    return lines
+
+
+def tie_mark(row: Row, col: Column) -> bool:
+    """Whether this value gets the "not significantly different from the best" mark."""
+    comparison = row.significance.get(col.key)
+    return comparison is not None and not comparison.different
 
 
 def render(report: Report, fmt: str, *, command: str = "harness report") -> str:
@@ -81,7 +133,9 @@ def _markdown(report: Report, command: str) -> str:
         out.append(f"- Hardware: {hw}")
     for version in report.versions:
         out.append(f"- Versions: {version}")
-    out += ["", LEGEND, ""]
+    out.append("")
+    for paragraph in legend_lines(report):
+        out += [paragraph, ""]
     for warning in report.warnings:
         out += [f"> **Warning:** {_md_escape(warning)}", ""]
     for table in report.tables:
@@ -92,7 +146,8 @@ def _markdown(report: Report, command: str) -> str:
             cells = [_md_escape(row.label) + _markers(row, "md"), str(len(row.records))]
             for col in report.columns:
                 text = format_stat(row.stats.get(col.key), col)
-                cells.append(f"**{text}**" if i in table.best.get(col.key, ()) else text)
+                text = f"**{text}**" if i in table.best.get(col.key, ()) else text
+                cells.append(f"{text} {TIE_MARK}" if tie_mark(row, col) else text)
             out.append("| " + " | ".join(cells) + " |")
         if not table.rows:
             out.append("| (no finished cell) | 0 |" + " |" * len(report.columns))
@@ -110,12 +165,14 @@ def _markdown(report: Report, command: str) -> str:
 
 
 def _markers(row: Row, fmt: str) -> str:
-    """Footnote numbers after the model name (runs compressed: 1-12); a flagged row also gets a warning sign."""
+    """What follows the model name: "not converged (budget)", a warning sign if flagged, footnote numbers."""
     numbers = _ranges(row.notes)
+    cut = f"(not converged: {not_converged_reasons(row)})" if row.not_converged else ""
     if fmt == "latex":
         flag = r"\textsuperscript{(!)}" if row.flagged else ""
-        return flag + (r"\textsuperscript{" + numbers.replace("-", "--") + "}" if numbers else "")
-    return (" ⚠" if row.flagged else "") + (f" [{numbers}]" if numbers else "")
+        cut = r" \textit{" + _tex(cut) + "}" if cut else ""
+        return cut + flag + (r"\textsuperscript{" + numbers.replace("-", "--") + "}" if numbers else "")
+    return (f" *{cut}*" if cut else "") + (" ⚠" if row.flagged else "") + (f" [{numbers}]" if numbers else "")
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -142,10 +199,14 @@ def _csv(report: Report, command: str) -> str:
     header = ["suite", "dataset", "model", "config", "comparable", "n_seeds", "seeds"]
     for key in stat_cols:
         header += [f"{key}_mean", f"{key}_std"]
+    accuracy = [c for c in report.columns if c.kind == "accuracy"]
+    for col in accuracy:
+        header += [f"{col.key}_vs_best", f"{col.key}_p_holm"]
+    header += ["converged", "stop_reasons"]
     header += ["n_failed", "dataset_sha256", "split_hash", "metrics_version", "notes"]
     writer.writerow(header)
     for table in report.tables:
-        for row in table.rows:
+        for i, row in enumerate(table.rows):
             line: list[object] = [
                 table.suite,
                 table.dataset,
@@ -161,11 +222,28 @@ def _csv(report: Report, command: str) -> str:
                     "" if stat is None else repr(stat.mean),
                     "" if stat is None or stat.std is None else repr(stat.std),
                 ]
+            for col in accuracy:
+                comparison = row.significance.get(col.key)
+                if i in table.best.get(col.key, ()):
+                    line += ["best", ""]
+                elif comparison is None:
+                    line += ["", ""]  # not tested: flagged, no per-query values, or testing off
+                else:
+                    verdict = "significant" if comparison.different else "not significant"
+                    line += [verdict, repr(comparison.p_holm)]
+            converged = row.converged
+            line += ["" if converged is None else converged, _stop_reasons(row)]
             n_failed = sum(1 for r in table.failed if r["model"] == row.model)
             notes = " | ".join(f"[{n}] {report.footnotes[n - 1]}" for n in row.notes)
             line += [n_failed, *row.compat, notes]
             writer.writerow(line)
     return buf.getvalue()
+
+
+def _stop_reasons(row: Row) -> str:
+    """Each seed's ``fit.stop_reason`` in seed order (``-`` where unrecorded); empty when none is recorded."""
+    reasons = [fit_stop(r)[0] for r in sorted(row.records, key=lambda r: int(r["seed"]))]
+    return "" if all(r is None for r in reasons) else " ".join(r or "-" for r in reasons)
 
 
 _LATEX_SPECIALS = {
@@ -180,6 +258,9 @@ _LATEX_SPECIALS = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "⚠": "(!)",
+    "≈": r"$\approx$",
+    "α": r"$\alpha$",
+    "±": r"$\pm$",
 }
 
 
@@ -208,14 +289,17 @@ def _latex(report: Report, command: str) -> str:
         for i, row in enumerate(table.rows):
             cells = [_tex(row.label) + _markers(row, "latex"), str(len(row.records))]
             for col in report.columns:
-                text = _tex(format_stat(row.stats.get(col.key), col, pm="PLUSMINUS")).replace("PLUSMINUS", r"$\pm$")
-                cells.append(r"\textbf{" + text + "}" if i in table.best.get(col.key, ()) else text)
+                text = _tex(format_stat(row.stats.get(col.key), col))
+                text = r"\textbf{" + text + "}" if i in table.best.get(col.key, ()) else text
+                cells.append(text + r"$^{\approx}$" if tie_mark(row, col) else text)
             out.append(" & ".join(cells) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
         for rec in table.failed:
             kind, message, key = _failure_line(rec)
             out.append(f"% failed: {rec['model']} seed {rec['seed']}: {kind} (cell {key}) {message}")
         out.append("")
+    for paragraph in legend_lines(report)[1:]:  # the first is the caption's business
+        out.append(r"\noindent " + _tex(paragraph.replace("*", "")) + r"\\")
     for n, text in enumerate(report.footnotes, start=1):
         out.append(r"\noindent\textsuperscript{" + str(n) + "}~" + _tex(text) + r"\\")
     return "\n".join(out) + "\n"

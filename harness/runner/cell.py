@@ -171,6 +171,14 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
         raise NonFinitePredictionError(f"{spec.model} produced NaN or infinite scores on the test set")
     metrics = evaluate((indices, scores), ds.test.Y, inv_prop=inv_train, k=spec.k, filter_pairs=ds.filter_test)
     _save_topk(cell_dir / TOPK_FILE, indices, scores, spec.k)
+    # --- per-query metric values for the report's paired significance test (so it never needs the data) ---
+    from harness.metrics.per_query import PER_QUERY_FILE, per_query_values, save_per_query
+
+    per_query = per_query_values(
+        (indices, scores), ds.test.Y, inv_prop=inv_train, k=spec.k, filter_pairs=ds.filter_test
+    )
+    save_per_query(cell_dir / PER_QUERY_FILE, per_query, cell_key=spec.key, dataset_sha256=ds.sha256)
+    # --- end per-query block ---
     metrics_extra = {
         scoring: evaluate(
             (np.asarray(alt.indices), np.asarray(alt.scores, dtype=np.float32)),
