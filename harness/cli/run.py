@@ -42,6 +42,7 @@ examples:
   harness run --suite offline
   harness run --suite short-text --models inceptionxml --data-dir ~/xc --missing skip
   harness run --suite offline --rerun never                  # only report what is on disk
+  harness run --suite offline --progress lines | tee run.log # line-based progress (the default in a pipe)
   harness ls suites                                          # what each suite holds
 """
 
@@ -102,6 +103,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a dataset that is not on disk: fail (default, before anything runs) or skip it",
     )
     p.add_argument("--timeout-per-cell", type=float, metavar="S", help="kill and fail a cell after S seconds")
+    p.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines", "off"),
+        default="auto",
+        help="live progress: bar (a terminal: suite bar and the running cell's phase/epoch), lines (a pipe or "
+        "CI: one line per phase and epoch, throttled), off (one line per cell); auto (default): bar on a "
+        "terminal, else lines",
+    )
     p.set_defaults(func=run)
 
 
@@ -118,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     """Plan, (optionally) show the config, execute, then summarise and point at the results."""
     from harness.runner.execute import execute
     from harness.runner.plan import plan_suite, show_config
+    from harness.runner.progress import make_progress
     from harness.suites import load_suite
 
     if args.threads is not None and args.threads < 1:
@@ -152,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     status, summary = "FAILED", None
     try:
-        summary = execute(plan, rerun=args.rerun, tracker=tracker, invocation_id=invocation_id, on_event=_say)
+        progress = make_progress(args.progress, sys.stdout)
+        summary = execute(plan, rerun=args.rerun, tracker=tracker, invocation_id=invocation_id, progress=progress)
         status = "KILLED" if summary.interrupted else ("FINISHED" if summary.failed == 0 else "FAILED")
     except KeyboardInterrupt:
         status = "KILLED"

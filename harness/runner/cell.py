@@ -29,6 +29,7 @@ from harness import METRICS_VERSION, RESULT_SCHEMA_VERSION, __version__
 from harness.errors import HarnessError
 from harness.results import RESULT_FILE, write_json_atomic
 from harness.runner.plan import CellSpec, import_plugins, resolve_config
+from harness.runner.progress import PROGRESS_FILE, ProgressWriter
 
 log = logging.getLogger("harness.cell")
 
@@ -129,6 +130,9 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
     _seed_all(spec.seed)
     cell_dir = spec.path
     log.info("cell %s (%s): %d threads, device %s", cell_dir, spec.label, spec.threads, spec.device)
+    # The orchestrator shows progress.json live (harness.runner.progress) and deletes it when the cell ends.
+    progress = ProgressWriter(cell_dir / PROGRESS_FILE)
+    progress.phase("data")
 
     ds = load_dataset(spec.dataset_ref, data_dir=spec.data_dir)
     train, val, manifest = split_train(ds, seed=spec.split_seed, fraction=spec.val_fraction)
@@ -149,13 +153,16 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
         device=spec.device,
         inv_prop=inv_fit,
         work_dir=work_dir,
+        on_progress=progress,
     )
+    progress.phase("fit")
     t0 = time.perf_counter()
     report = model.fit(train, val, ctx=ctx)
     train_s = time.perf_counter() - t0
     shutil.rmtree(work_dir, ignore_errors=True)
     log.info("fit done in %.1fs (%s epochs, best %s)", train_s, report.epochs_run, report.best_epoch)
 
+    progress.phase("predict")
     # Filtered (reciprocal) pairs are dropped before ranking, so ask for as many extra labels as a row loses.
     extra = 0
     if ds.filter_test is not None and len(ds.filter_test):
@@ -191,6 +198,7 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
     }
 
     model_dir = cell_dir / MODEL_DIR
+    progress.phase("profile")
     model.save(model_dir)
     queries, predict, latency_what = profiling_queries(model, ds.test)
     efficiency = measure_efficiency(

@@ -3,7 +3,8 @@
 Usage::
 
     from harness.runner.execute import execute
-    summary = execute(plan, rerun="missing", tracker=tracker, on_event=print)
+    from harness.runner.progress import make_progress
+    summary = execute(plan, rerun="missing", tracker=tracker, progress=make_progress("auto", sys.stdout))
     summary.executed, summary.failed, summary.exit_code
 
 Resume policy (``rerun``): ``missing`` runs cells without an ok ``result.json`` (failed cells are retried),
@@ -11,6 +12,9 @@ Resume policy (``rerun``): ``missing`` runs cells without an ok ``result.json`` 
 cleared before its cell runs, and ``result.json`` is written last and atomically, so a folder without one
 is an interrupted attempt and never mistaken for a result. An advisory lock per cell folder keeps two
 ``harness run`` processes from running the same cell at once.
+
+Progress: while a cell runs, the orchestrator polls its process a few times a second and hands the cell's
+``progress.json`` (:mod:`harness.runner.progress`) to the display; the file is deleted when the process ends.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from harness.errors import HarnessError
 from harness.results import RESULT_FILE, read_record, write_json_atomic
 from harness.runner.cell import LOG_FILE, PARENT_ENV, SPEC_FILE, failed_record, utc_now
 from harness.runner.plan import CellSpec, Plan
+from harness.runner.progress import RunProgress, read_progress, remove_progress
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,8 @@ RERUN_CHOICES = ("missing", "always", "never")
 LOCK_FILE = ".lock"
 #: Seconds a cell gets to exit after SIGTERM before it is killed.
 GRACE_S = 10.0
+#: Seconds between two looks at a running cell (its exit, its timeout, its progress file).
+POLL_S = 0.25
 
 
 @dataclass
@@ -172,23 +179,59 @@ def _death_error(returncode: int | None, timeout: float | None, cell_dir: Path) 
     return {"type": "Crashed", "message": f"cell process exited with {returncode} without a result", "traceback": tail}
 
 
-def run_one(spec: CellSpec) -> dict[str, Any]:
-    """Run one cell in a subprocess (the caller holds its lock) and return its record, writing one if it died."""
+def _watch(cell_dir: Path, watch: Callable[[dict[str, Any] | None], None] | None) -> None:
+    """Show the cell's progress; a display error is logged, never allowed to stop or fail the cell."""
+    if watch is None:
+        return
+    try:
+        watch(read_progress(cell_dir))
+    except Exception as exc:  # noqa: BLE001
+        log.debug("progress display failed: %s", exc, exc_info=exc)
+
+
+def _wait(
+    proc: subprocess.Popen, timeout: float | None, cell_dir: Path, watch: Callable[[dict[str, Any] | None], None] | None
+) -> int | None:
+    """The cell's exit status, or ``None`` when it ran past ``timeout``; shows its progress meanwhile.
+
+    Polls instead of one blocking ``wait(timeout)`` so the display can follow the cell; the timeout is
+    measured from the start as before, and Ctrl-C still lands in ``proc.wait`` and reaches the caller.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = POLL_S if deadline is None else min(POLL_S, max(0.0, deadline - time.monotonic()))
+        try:
+            return proc.wait(step)
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            _watch(cell_dir, watch)
+
+
+def run_one(spec: CellSpec, watch: Callable[[dict[str, Any] | None], None] | None = None) -> dict[str, Any]:
+    """Run one cell in a subprocess (the caller holds its lock) and return its record, writing one if it died.
+
+    ``watch`` receives the cell's progress state (or ``None`` before the cell has written one) while it
+    runs, and once more after it ends, so a display misses none of its last phases.
+    """
     cell_dir = spec.path
     _clear(cell_dir)
     write_json_atomic(cell_dir / SPEC_FILE, spec.to_dict())
     started = utc_now()
     cmd = [sys.executable, "-m", "harness.runner.cell", str(cell_dir / SPEC_FILE)]
-    with open(cell_dir / LOG_FILE, "ab") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_child_env(spec))  # noqa: S603
-        try:
-            returncode: int | None = proc.wait(spec.timeout)
-        except subprocess.TimeoutExpired:
-            _stop(proc)
-            returncode = None
-        except BaseException:  # Ctrl-C (or any error here): stop the cell, write nothing, re-raise
-            _stop(proc)
-            raise
+    try:
+        with open(cell_dir / LOG_FILE, "ab") as logf:
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_child_env(spec))  # noqa: S603
+            try:
+                returncode = _wait(proc, spec.timeout, cell_dir, watch)
+            except BaseException:  # Ctrl-C (or any error here): stop the cell, write nothing, re-raise
+                _stop(proc)
+                raise
+            if returncode is None:
+                _stop(proc)
+        _watch(cell_dir, watch)
+    finally:
+        remove_progress(cell_dir)
     record = _existing(cell_dir) if returncode is not None else None
     if record is None:
         record = failed_record(spec, _death_error(returncode, spec.timeout, cell_dir), started)
@@ -203,62 +246,86 @@ def execute(
     tracker: Any = None,
     invocation_id: str = "",
     on_event: Callable[[str], None] | None = None,
+    progress: RunProgress | None = None,
 ) -> RunSummary:
     """Run every cell of ``plan`` under the ``rerun`` policy; never raises for a failing cell.
 
     Args:
         tracker: a :class:`harness.tracking.Tracker` (or ``None``); called in this process after each cell
             with the record on disk, so a tracking failure can never fail or lose a cell.
-        on_event: receives one progress line per cell event (the CLI prints them).
+        on_event: receives one line per cell start and end when no ``progress`` display is given.
+        progress: the display (:func:`harness.runner.progress.make_progress`): cell lines, the running cell's
+            phases and epochs, cells done and the time left. Closed before this returns.
     """
     if rerun not in RERUN_CHOICES:
         raise HarnessError(f"--rerun must be one of {', '.join(RERUN_CHOICES)}, got {rerun!r}")
-    say = on_event or (lambda line: log.info("%s", line))
+    if progress is None:
+        progress = RunProgress(on_event or (lambda line: log.info("%s", line)))
     summary = RunSummary(plan)
     total = len(plan.cells)
-    for i, spec in enumerate(plan.cells, start=1):
-        prefix = f"[{i}/{total}] {spec.label}"
-        outcome = _visit(spec, rerun, prefix, say)
-        summary.outcomes.append(outcome)
-        if outcome.status == "interrupted":
-            summary.interrupted = True
-            break
-        if tracker is not None and outcome.record is not None:
-            try:
-                tracker.log_cell(outcome.record, spec.path, invocation_id)
-            except Exception as exc:  # noqa: BLE001 - trackers promise not to raise; the record is safe on disk anyway
-                log.warning("tracking %s failed: %s (the result is on disk; `harness sync` pushes it)", spec.dir, exc)
+    progress.start(plan.suite.name, [(spec.model, _will_run(spec, rerun)) for spec in plan.cells])
+    try:
+        for i, spec in enumerate(plan.cells, start=1):
+            prefix = f"[{i}/{total}] {spec.label}"
+            outcome, message = _visit(spec, rerun, prefix, progress)
+            summary.outcomes.append(outcome)
+            if outcome.status == "interrupted":
+                summary.interrupted = True
+                progress.say(f"{prefix}: {message}")
+                break
+            progress.cell_done(spec.model, outcome.status, outcome.seconds)
+            progress.say(f"{prefix}: {message} · {progress.counts()}")
+            if tracker is not None and outcome.record is not None:
+                if outcome.executed and getattr(tracker, "uri", None):
+                    progress.status(f"{spec.label}: logging to MLflow")
+                try:
+                    tracker.log_cell(outcome.record, spec.path, invocation_id)
+                except Exception as exc:  # noqa: BLE001 - trackers promise not to raise; the record is on disk anyway
+                    log.warning(
+                        "tracking %s failed: %s (the result is on disk; `harness sync` pushes it)", spec.dir, exc
+                    )
+    finally:
+        progress.close()
     _write_invocation(plan, summary, invocation_id)
     return summary
 
 
-def _visit(spec: CellSpec, rerun: str, prefix: str, say: Callable[[str], None]) -> CellOutcome:
+def _will_run(spec: CellSpec, rerun: str) -> bool:
+    """Whether the cell is expected to run (for the time-left estimate); :func:`_visit` decides for real."""
+    if rerun != "missing":
+        return rerun == "always"
+    existing = _existing(spec.path)
+    return existing is None or existing["status"] != "ok"
+
+
+def _visit(spec: CellSpec, rerun: str, prefix: str, progress: RunProgress) -> tuple[CellOutcome, str]:
+    """Settle one cell (on disk, busy, or run now); its outcome and the line that ends its progress."""
     cell_dir = spec.path
     existing = _existing(cell_dir)
     if rerun == "never" or (rerun == "missing" and existing is not None and existing["status"] == "ok"):
         status = "missing" if existing is None else ("cached" if existing["status"] == "ok" else "cached-failed")
-        say(f"{prefix}: {'not run' if status == 'missing' else 'on disk'} ({_brief(existing)})")
-        return CellOutcome(spec, status, existing)
+        message = f"{'not run' if status == 'missing' else 'on disk'} ({_brief(existing)})"
+        return CellOutcome(spec, status, existing), message
     fd = _lock(cell_dir)
     if fd is None:
-        say(f"{prefix}: busy (another harness run holds {cell_dir}); skipped")
-        return CellOutcome(spec, "busy")
+        return CellOutcome(spec, "busy"), f"busy (another harness run holds {cell_dir}); skipped"
     try:
         if rerun == "missing":  # another process may have finished it while we waited for the lock
             existing = _existing(cell_dir)
             if existing is not None and existing["status"] == "ok":
-                say(f"{prefix}: on disk ({_brief(existing)})")
-                return CellOutcome(spec, "cached", existing)
-        say(f"{prefix}: running ({cell_dir})")
+                return CellOutcome(spec, "cached", existing), f"on disk ({_brief(existing)})"
+        progress.say(f"{prefix}: running ({cell_dir})")
+        progress.cell_started(prefix, spec.model)
         t0 = time.perf_counter()
         try:
-            record = run_one(spec)
+            record = run_one(spec, watch=progress.cell_update)
         except KeyboardInterrupt:
-            say(f"{prefix}: interrupted; nothing recorded, it runs again next time")
-            return CellOutcome(spec, "interrupted", None, time.perf_counter() - t0)
+            outcome = CellOutcome(spec, "interrupted", None, time.perf_counter() - t0)
+            return outcome, "interrupted; nothing recorded, it runs again next time"
+        finally:
+            progress.cell_stopped()
         seconds = time.perf_counter() - t0
-        say(f"{prefix}: {_brief(record)} in {seconds:.1f}s")
-        return CellOutcome(spec, record["status"], record, seconds)
+        return CellOutcome(spec, record["status"], record, seconds), f"{_brief(record)} in {seconds:.1f}s"
     finally:
         os.close(fd)
 
