@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from harness.clustering.pifa import binary_csr
 from harness.clustering.tree import LabelClusters
 from harness.errors import HarnessError
-from harness.features.tfidf import texts_sha256
+from harness.features.tfidf import TFIDF_VERSION, feature_library_versions, texts_sha256
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,20 @@ def split_content_hash(Y: sp.spmatrix, *, texts: Sequence[str] | None = None, X:
 
 
 def cache_key(content_hash: str, config: dict) -> str:
-    """The entry name: sha256 over the split's content hash, the config dict and :data:`CLUSTERING_VERSION`."""
-    payload = json.dumps({"split": content_hash, "config": config, "version": CLUSTERING_VERSION}, sort_keys=True)
+    """The entry name: sha256 over the split's content hash, the config dict, :data:`CLUSTERING_VERSION`,
+    :data:`~harness.features.tfidf.TFIDF_VERSION` (the features clustered from texts) and the numpy, scipy and
+    scikit-learn versions (:func:`~harness.features.tfidf.feature_library_versions`). Clusters are cached across
+    runs and environments, so everything that can change their bits for the same inputs must be in the name."""
+    payload = json.dumps(
+        {
+            "split": content_hash,
+            "config": config,
+            "version": CLUSTERING_VERSION,
+            "tfidf_version": TFIDF_VERSION,
+            "libraries": feature_library_versions(),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 

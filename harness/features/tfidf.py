@@ -23,6 +23,7 @@ only the vocabulary and ``idf``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -46,7 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the tokenisation or weighting changes, so cached train matrices are not reused.
-TFIDF_VERSION = "1"
+#: "2": weights computed in float64 and rounded once (the same bits at every numpy SIMD level; see ``_weight``).
+TFIDF_VERSION = "2"
 
 _VOCAB = "vocabulary.json"
 _IDF = "idf.npy"
@@ -181,14 +183,23 @@ class TfidfFeaturizer:
         return feat, feat._weight(counts)
 
     def _weight(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        X = sp.csr_matrix(counts, dtype=np.dtype(self.config.dtype), copy=True)
+        """Sublinear tf × idf, rows L2-normalised: computed in float64 and rounded to ``config.dtype`` once.
+
+        numpy picks its ``log`` at run time by CPU level (float32 log differs between AVX2 and older CPUs, float64
+        log between AVX-512 and AVX2), and those implementations differ in the last bit. Done in float32, the
+        features, and hence the label clusters of SyncXML/LightXML and the sparse peers' inputs, depended on the
+        CPU the cache was built on. A last-bit float64 difference almost never survives the rounding to float32:
+        on 10^6 random (count, df) pairs the float32 weights were bit-identical with numpy's AVX-512, AVX2 and
+        baseline loops (``NPY_DISABLE_CPU_FEATURES``), where the float32 path differed (docs/reproducibility.md).
+        """
+        X = sp.csr_matrix(counts, dtype=np.float64, copy=True)
         X.sum_duplicates()
         X.sort_indices()
         if self.config.sublinear_tf:
             np.log(X.data, out=X.data)
             X.data += 1
-        X.data *= self.idf[X.indices].astype(X.dtype)
-        return l2_normalize_rows(X)
+        X.data *= self.idf[X.indices]
+        return l2_normalize_rows(X).astype(np.dtype(self.config.dtype))
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """TF-IDF rows of ``texts`` over the training vocabulary (unseen terms ignored): csr, sorted indices."""
@@ -237,6 +248,25 @@ def texts_sha256(texts: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+@functools.cache
+def feature_library_versions() -> dict[str, str]:
+    """Versions of the libraries that tokenise (scikit-learn) and compute (numpy, scipy) the cached arrays.
+
+    Part of the TF-IDF and label-cluster cache keys: a ``$HARNESS_HOME`` shared by two environments (the PECOS tox
+    environment pins numpy<2 and scipy<1.14) must not hand one environment's matrices to the other, or a model's
+    numbers would depend on which environment happened to fill the cache first.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("numpy", "scipy", "scikit-learn"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
 def tfidf_cache_dir() -> Path:
     """``$HARNESS_HOME/cache/tfidf``: one sub-folder per (train texts, config)."""
     from harness.data.splits import harness_home
@@ -256,7 +286,14 @@ def tfidf_train_features(
     config = config or TfidfConfig()
     if not cache:
         return TfidfFeaturizer._fit(texts, config)
-    payload = json.dumps({"texts": texts_sha256(texts), "config": config.to_dict(), "version": TFIDF_VERSION})
+    payload = json.dumps(
+        {
+            "texts": texts_sha256(texts),
+            "config": config.to_dict(),
+            "version": TFIDF_VERSION,
+            "libraries": feature_library_versions(),
+        }
+    )
     key = hashlib.sha256(payload.encode()).hexdigest()[:32]
     root = tfidf_cache_dir()
     entry = root / key
