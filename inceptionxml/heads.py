@@ -2,10 +2,12 @@
 
 Usage::
 
-    from inceptionxml.heads import OvAHead, multi_hot
+    from inceptionxml.heads import OvAHead, bce_with_logits_positives, multi_hot
+    from inceptionxml.shortlist import positive_pairs
     head = OvAHead(in_dim=480, num_labels=L, ext_dropout=0.5)
     logits = head(h)                                   # (B, L)
     loss = F.binary_cross_entropy_with_logits(logits, multi_hot(Y[rows], L))
+    loss = bce_with_logits_positives(logits, *positive_pairs(Y[rows]))   # the same loss, no dense target
 
 ``ResidualHidden`` is the shared "dropout → Linear → GELU → BN, plus h" block; SyncXML's mirrored meta and
 extreme heads (§2.2) can build on it with a spectral-normalised linear.
@@ -13,10 +15,14 @@ extreme heads (§2.2) can build on it with a spectral-normalised linear.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
 class ResidualHidden(nn.Module):
@@ -73,3 +79,45 @@ def multi_hot(rows: sp.csr_matrix, num_labels: int, device: torch.device | str =
     keep = rows.data != 0
     target[torch.from_numpy(r[keep]), torch.from_numpy(rows.indices[keep].astype(np.int64))] = 1.0
     return target.to(device)
+
+
+class _PositiveBCE(torch.autograd.Function):
+    """Mean BCE-with-logits over all B×L entries, given only the positive (row, label) pairs.
+
+    Per entry BCE(x, y) = softplus(x) − y·x, so the mean is (Σ softplus(x) − Σ_positives x) / (B·L), and its
+    gradient is (σ(x) − y) / (B·L). Nothing of size B×L is built besides the gradient itself: no zero-filled
+    target, no index_put, no copy, and softplus is a single vectorised pass where ``log_sigmoid_forward``
+    (inside ``binary_cross_entropy_with_logits``) is a slow one on CPU.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(logits, rows, labels)
+        # softplus's linear regime above 20 is exact to float precision (exp(-20) < 2^-24 · 20)
+        total = F.softplus(logits).sum() - logits[rows, labels].sum()
+        return total / logits.numel()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        logits, rows, labels = ctx.saved_tensors
+        grad = torch.sigmoid(logits)
+        grad.index_put_((rows, labels), grad[rows, labels] - 1.0)
+        return grad.mul_(grad_out / logits.numel()), None, None
+
+
+def bce_with_logits_positives(logits: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``binary_cross_entropy_with_logits(logits, multi_hot(...))`` (mean over B×L) from the positive pairs.
+
+    The same loss and gradient up to float rounding (summation order), about 2.5× faster on CPU at
+    B = 256, L = 17K (docs/profiling.md, training step). The pairs must be distinct, as the rows of a
+    canonical CSR matrix are (``inceptionxml.shortlist.positive_pairs`` of ``y[idx]``); a repeated pair would
+    count twice here but once in a multi-hot target.
+
+    Args:
+        logits: (B, L) logits; half precision (autocast) is computed in float32, as the adapters' ``.float()`` does.
+        rows, labels: int64 positive pairs on the logits' device.
+    """
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return _PositiveBCE.apply(logits, rows, labels)

@@ -30,6 +30,7 @@ from inceptionxml.shortlist import (
     append_missing_positives,
     candidate_logits,
     candidate_targets,
+    cluster_block_logits,
     cluster_targets,
     expand_candidates,
     top_clusters,
@@ -141,13 +142,30 @@ class LabelEmbedding(nn.Module):
             self.table.weight[num_labels].zero_()  # the dummy label: padded slots score exactly 0
         self.chunk_bytes = chunk_bytes
 
-    def forward(self, query: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-        """(B, H) queries and (B, N) candidate ids → (B, N) logits."""
+    def forward(
+        self,
+        query: torch.Tensor,
+        cand: torch.Tensor,
+        members: torch.Tensor | None = None,
+        top: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, H) queries and (B, N) candidate ids → (B, N) logits.
+
+        In training, ``members`` and ``top`` say that the first K·M columns of ``cand`` are the member labels of
+        each query's K selected clusters (``expand_candidates``); they are then scored cluster by cluster
+        (``cluster_block_logits``) and any further columns (appended missed positives) by the gather.
+        """
         weight = self.table.weight
         if torch.jit.is_tracing():  # the profiler counts what one query costs: its own candidates' products
             return candidate_logits(query, weight, cand)
         if torch.is_grad_enabled():
             sparse = self.table.sparse and self.training
+            if self.training and members is not None and top is not None:
+                blocked = cluster_block_logits(query, weight, members, top, sparse=sparse)
+                if cand.shape[1] == blocked.shape[1]:
+                    return blocked
+                rest = F.embedding(cand[:, blocked.shape[1] :], weight, sparse=sparse)
+                return torch.cat([blocked, torch.bmm(rest, query.unsqueeze(2)).squeeze(2)], 1)
             if self.training:
                 distinct = torch.unique(cand)
                 # The GEMM over the batch's distinct candidates, unless its (B, U) scores outgrow the (B, N, H) gather.
@@ -263,7 +281,7 @@ class ShortlistNet(nn.Module):
         if add_missing_positives:
             cand, cand_prob = append_missing_positives(cand, cand_prob, rows, labels, self.num_labels)
         q = self.extreme_head(h.detach() if detach_ext else h)
-        logits = self.label_embedding(q, cand)
+        logits = self.label_embedding(q, cand, members=self.index.members, top=top)
         target = candidate_targets(cand, rows, labels, self.num_labels)
         ext_loss = F.binary_cross_entropy_with_logits(logits.float(), target)
         meta_loss = F.binary_cross_entropy_with_logits(meta_logits.float(), g)
