@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import HarnessError
@@ -31,8 +30,9 @@ from harness.models.deviations import changed_settings
 from inceptionxml.config import InceptionXMLConfig
 from inceptionxml.embeddings import build_embeddings
 from inceptionxml.encoder import InceptionXMLEncoder
-from inceptionxml.heads import OvAHead, multi_hot
+from inceptionxml.heads import OvAHead, bce_with_logits_positives
 from inceptionxml.persist import describe_embeddings, load_weights, read_meta, write_model
+from inceptionxml.shortlist import positive_pairs
 from inceptionxml.text import PAD, PAD_ID, UNK, Vocabulary, clean_texts
 from inceptionxml.train import (
     LoopResult,
@@ -181,9 +181,9 @@ class InceptionXMLModel(XMCModel):
 
         def loss_fn(net: nn.Module, idx: torch.Tensor, epoch: int) -> torch.Tensor:
             logits = net(x_dev[idx.to(device)])
-            # Dense targets for this batch only; mean BCE over B×L as in the paper.
-            target = multi_hot(y_train[idx.numpy()], num_labels, device)
-            return F.binary_cross_entropy_with_logits(logits.float(), target)
+            # Mean BCE over B×L as in the paper, from the batch's positive pairs: no dense B×L target is built.
+            rows, labels = positive_pairs(y_train[idx.numpy()], device)
+            return bce_with_logits_positives(logits, rows, labels)
 
         validate = None
         if val is not None and val.Y.shape[0] > 0:

@@ -37,7 +37,7 @@ from inceptionxml.persist import describe_embeddings
 from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
 from inceptionxml.shortlist_net import InceptionTextEncoder, ShortlistNet
 from inceptionxml.text import PAD, UNK, Vocabulary, clean_texts
-from inceptionxml.train import TrainSettings
+from inceptionxml.train import TrainSettings, adam
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,9 @@ class InceptionShortlistModel(ShortlistModel):
         table_ids = {id(p) for p in tables}
         dense = [p for p in net.parameters() if id(p) not in table_ids]
         if cfg.sparse:
-            return [
-                torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay),
-                torch.optim.SparseAdam(tables, lr=cfg.lr),
-            ]
-        return [
-            torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay),
-            torch.optim.Adam(tables, lr=cfg.lr, weight_decay=cfg.weight_decay),
-        ]
+            return [adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay), torch.optim.SparseAdam(tables, lr=cfg.lr)]
+        decay = cfg.weight_decay
+        return [adam(dense, lr=cfg.lr, weight_decay=decay), adam(tables, lr=cfg.lr, weight_decay=decay)]
 
     def _embedding_text(self) -> str | None:
         return describe_embeddings(self.embedding_info)
