@@ -137,9 +137,6 @@ def _child_env(spec: CellSpec) -> dict[str, str]:
     env[PARENT_ENV] = str(os.getpid())
     # BLAS pools outside torch obey these; torch's own count is set in the cell.
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(spec.threads)
-    # Idle OpenMP workers sleep instead of spinning: on 2 shared cores a spinning pool fighting another process made
-    # 2-thread training steps 3-11x slower (results/benchmarks/train_step.md, "-passive"); numbers are unchanged.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["PYTHONUNBUFFERED"] = "1"
     # The cell must import this very harness even when it runs from a checkout that is not installed.
     root = str(Path(__file__).resolve().parents[2])
