@@ -110,9 +110,8 @@ def bce_with_logits_positives(logits: torch.Tensor, rows: torch.Tensor, labels: 
     """``binary_cross_entropy_with_logits(logits, multi_hot(...))`` (mean over B×L) from the positive pairs.
 
     The same loss and gradient up to float rounding (summation order), about 2.5× faster on CPU at
-    B = 256, L = 17K (docs/profiling.md, training step). The pairs must be distinct, as the rows of a
-    canonical CSR matrix are (``inceptionxml.shortlist.positive_pairs`` of ``y[idx]``); a repeated pair would
-    count twice here but once in a multi-hot target.
+    B = 256, L = 17K (docs/profiling.md, training step). Repeated pairs (a non-canonical CSR row listing a label
+    twice) count once, as in a multi-hot target: the few hundred pairs of a batch are deduplicated first.
 
     Args:
         logits: (B, L) logits; half precision (autocast) is computed in float32, as the adapters' ``.float()`` does.
@@ -120,4 +119,6 @@ def bce_with_logits_positives(logits: torch.Tensor, rows: torch.Tensor, labels: 
     """
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
-    return _PositiveBCE.apply(logits, rows, labels)
+    width = logits.shape[1]
+    keys = torch.unique(rows * width + labels)
+    return _PositiveBCE.apply(logits, keys // width, keys % width)

@@ -97,6 +97,7 @@ def test_shared_window_gemms_gradients(offsets):
 
 
 def test_bce_from_positive_pairs_equals_the_multi_hot_loss():
+    """Repeated pairs (three here) count once, as in the multi-hot target."""
     dense = (np.random.default_rng(0).random((7, 40)) < 0.1).astype(np.float32)
     dense[3] = 0.0  # a row without positives
     y = sp.csr_matrix(dense)
@@ -104,7 +105,8 @@ def test_bce_from_positive_pairs_equals_the_multi_hot_loss():
         logits = (torch.randn(7, 40, dtype=dtype) * 8).requires_grad_()  # softplus's linear regime too
         want = F.binary_cross_entropy_with_logits(logits, multi_hot(y, 40).to(dtype))
         (grad_want,) = torch.autograd.grad(want, logits)
-        got = bce_with_logits_positives(logits, *positive_pairs(y))
+        rows, labels = positive_pairs(y)
+        got = bce_with_logits_positives(logits, torch.cat([rows, rows[:3]]), torch.cat([labels, labels[:3]]))
         (grad_got,) = torch.autograd.grad(got * 3.0, logits)
         torch.testing.assert_close(got, want, rtol=tol, atol=tol)
         torch.testing.assert_close(grad_got, 3.0 * grad_want, rtol=tol, atol=tol)
