@@ -13,6 +13,9 @@ array of ranked label indices (``-1`` = no prediction) or a :class:`TopK` (indic
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -102,6 +105,37 @@ def evaluate(
         y = filt.remove_from_truth(y)
 
     sums = RankingSums(k, with_ps=weights is not None)
+    for c in ranked_chunks(source, y, filt, k, chunk_size):
+        best = ideal_weights(c.indptr, weights[c.labels], k) if weights is not None else None
+        sums.add(c.top, c.hits, c.n_true, weights, best)
+
+    arrays = sums.finish(n_rows)
+    families = [f for f in FAMILIES if f in arrays]
+    return {f"{f}@{rank}": float(arrays[f][rank - 1]) for f in families for rank in range(1, k + 1)}
+
+
+@dataclass
+class RankedChunk:
+    """One chunk of rows ``[start, stop)``: the filtered top-k, its hits and the rows' true labels (CSR slices)."""
+
+    start: int
+    stop: int
+    top: np.ndarray
+    hits: np.ndarray
+    n_true: np.ndarray
+    indptr: np.ndarray
+    labels: np.ndarray
+
+
+def ranked_chunks(
+    source: _Predictions, y: sp.csr_matrix, filt: FilterPairs | None, k: int, chunk_size: int
+) -> Iterator[RankedChunk]:
+    """The rows in chunks, ranked, filtered and matched against the truth: the loop every metric shares.
+
+    :func:`evaluate` sums over these; :mod:`harness.metrics.per_query` keeps the per-row terms, so both rank,
+    filter and count hits the same way by construction.
+    """
+    n_rows, n_labels = y.shape
     step = source.rows_per_chunk(chunk_size)
     for start in range(0, n_rows, step):
         stop = min(start + step, n_rows)
@@ -112,19 +146,13 @@ def evaluate(
             top = compact(filt.remove_from_topk(top, start))
         top = top[:, :k]
         _check_no_duplicates(top, start)
-
         lo, hi = y.indptr[start], y.indptr[stop]
         indptr = y.indptr[start : stop + 1] - lo
         n_true = np.diff(indptr)
         labels = y.indices[lo:hi]
         rows = np.repeat(np.arange(start, stop, dtype=np.int64), n_true)
         hits = hits_of(top, rows * n_labels + labels, start, n_labels)
-        best = ideal_weights(indptr, weights[labels], k) if weights is not None else None
-        sums.add(top, hits, n_true, weights, best)
-
-    arrays = sums.finish(n_rows)
-    families = [f for f in FAMILIES if f in arrays]
-    return {f"{f}@{rank}": float(arrays[f][rank - 1]) for f in families for rank in range(1, k + 1)}
+        yield RankedChunk(start, stop, top, hits, n_true, indptr, labels)
 
 
 class _Predictions:

@@ -34,11 +34,11 @@ import scipy.sparse as sp
 
 # evaluate's own prediction reader and duplicate check: the per-query values must see exactly the same
 # rankings as the aggregate metrics, so they share the code rather than copy it.
-from harness.metrics.evaluate import _check_no_duplicates, _Predictions, binarize_truth
+from harness.metrics.evaluate import _Predictions, binarize_truth, ranked_chunks
 from harness.metrics.filtering import FilterPairs
 from harness.metrics.propensity import ideal_weights
-from harness.metrics.ranking import discounts, hits_of
-from harness.metrics.topk import TopK, compact
+from harness.metrics.ranking import discounts
+from harness.metrics.topk import TopK
 
 PER_QUERY_FILE = "per_query.npz"
 #: Bumped when the keys or their meaning change; the report ignores files of another format.
@@ -104,21 +104,9 @@ def per_query_values(
     disc = discounts(k)
     cum_disc = np.cumsum(disc)
     ranks = np.arange(1, k + 1)
-    step = source.rows_per_chunk(chunk_size)
-    for start in range(0, n_rows, step):
-        stop = min(start + step, n_rows)
-        extra = filt.max_per_row(start, stop) if filt is not None else 0
-        top = source.ranked(start, stop, k + extra)
-        if filt is not None:
-            top = compact(filt.remove_from_topk(top, start))
-        top = top[:, :k]
-        _check_no_duplicates(top, start)
-        lo, hi = y.indptr[start], y.indptr[stop]
-        indptr = y.indptr[start : stop + 1] - lo
-        n_true = np.diff(indptr)
-        labels = y.indices[lo:hi]
-        rows = np.repeat(np.arange(start, stop, dtype=np.int64), n_true)
-        h = hits_of(top, rows * n_labels + labels, start, n_labels).astype(np.float64)
+    for c in ranked_chunks(source, y, filt, k, chunk_size):
+        start, stop, top, n_true, indptr, labels = c.start, c.stop, c.top, c.n_true, c.indptr, c.labels
+        h = c.hits.astype(np.float64)
 
         # The same terms RankingSums.add sums over rows (harness/metrics/ranking.py), kept per row.
         cum_hits = np.cumsum(h, axis=1)
