@@ -431,11 +431,7 @@ class _Plan:
             fits = epoch + int((budget - elapsed) // per_epoch)
             if fits < self.end_epoch:
                 self.end_epoch, self.limit_reason = max(epoch, fits), "time_budget"
-        if self.settings.schedule == "onecycle":
-            if plateau:
-                self.stop_reason, self.end_epoch = "plateau", epoch
-            return
-        if self.settings.schedule == "constant":
+        if self.settings.schedule != "wsd":  # no cool-down to plan: a plateau ends training at once
             if plateau:
                 self.stop_reason, self.end_epoch = "plateau", epoch
             return

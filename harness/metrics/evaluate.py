@@ -79,6 +79,31 @@ def evaluate(
             filter pairs out of range, or bad ``k``/``chunk_size``.
         TypeError: an unsupported ``pred`` type.
     """
+    source, y, weights, filt = checked_inputs(pred, truth, k=k, inv_prop=inv_prop, filter_pairs=filter_pairs,
+                                              chunk_size=chunk_size)  # fmt: skip
+    n_rows = y.shape[0]
+
+    sums = RankingSums(k, with_ps=weights is not None)
+    for c in ranked_chunks(source, y, filt, k, chunk_size):
+        best = ideal_weights(c.indptr, weights[c.labels], k) if weights is not None else None
+        sums.add(c.top, c.hits, c.n_true, weights, best)
+
+    arrays = sums.finish(n_rows)
+    families = [f for f in FAMILIES if f in arrays]
+    return {f"{f}@{rank}": float(arrays[f][rank - 1]) for f in families for rank in range(1, k + 1)}
+
+
+def checked_inputs(
+    pred: object,
+    truth: object,
+    *,
+    k: int,
+    inv_prop: np.ndarray | None,
+    filter_pairs: np.ndarray | None,
+    chunk_size: int,
+) -> tuple[_Predictions, sp.csr_matrix, np.ndarray | None, FilterPairs | None]:
+    """Validate the arguments every metric function takes; return the predictions, the (filtered) truth, the
+    propensity weights and the filter. Shared by :func:`evaluate` and :mod:`harness.metrics.per_query`."""
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if chunk_size < 1:
@@ -90,7 +115,6 @@ def evaluate(
     if n_rows == 0:
         raise ValueError("the ground truth has no rows")
     source = _Predictions(pred, n_rows, n_labels)
-
     weights = None
     if inv_prop is not None:
         weights = np.asarray(inv_prop, dtype=np.float64).ravel()
@@ -98,20 +122,11 @@ def evaluate(
             raise ValueError(f"inv_prop has {weights.shape[0]} entries, the truth has {n_labels} labels")
         if not np.all(np.isfinite(weights)):
             raise ValueError("inv_prop contains non-finite values")
-
     filt = None
     if filter_pairs is not None:
         filt = FilterPairs(filter_pairs, n_rows, n_labels)
         y = filt.remove_from_truth(y)
-
-    sums = RankingSums(k, with_ps=weights is not None)
-    for c in ranked_chunks(source, y, filt, k, chunk_size):
-        best = ideal_weights(c.indptr, weights[c.labels], k) if weights is not None else None
-        sums.add(c.top, c.hits, c.n_true, weights, best)
-
-    arrays = sums.finish(n_rows)
-    families = [f for f in FAMILIES if f in arrays]
-    return {f"{f}@{rank}": float(arrays[f][rank - 1]) for f in families for rank in range(1, k + 1)}
+    return source, y, weights, filt
 
 
 @dataclass

@@ -34,8 +34,7 @@ import scipy.sparse as sp
 
 # evaluate's own prediction reader and duplicate check: the per-query values must see exactly the same
 # rankings as the aggregate metrics, so they share the code rather than copy it.
-from harness.metrics.evaluate import _Predictions, binarize_truth, ranked_chunks
-from harness.metrics.filtering import FilterPairs
+from harness.metrics.evaluate import checked_inputs, ranked_chunks
 from harness.metrics.propensity import ideal_weights
 from harness.metrics.ranking import discounts
 from harness.metrics.topk import TopK
@@ -80,22 +79,9 @@ def per_query_values(
     Returns:
         ``{"p", "ndcg", "r"[, "psp_num", "psp_den", "psndcg_num", "psndcg_den"]}``, each (N, k) float32.
     """
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    y = binarize_truth(truth)
+    source, y, weights, filt = checked_inputs(pred, truth, k=k, inv_prop=inv_prop, filter_pairs=filter_pairs,
+                                              chunk_size=chunk_size)  # fmt: skip
     n_rows, n_labels = y.shape
-    if n_rows == 0:
-        raise ValueError("the ground truth has no rows")
-    source = _Predictions(pred, n_rows, n_labels)
-    weights = None
-    if inv_prop is not None:
-        weights = np.asarray(inv_prop, dtype=np.float64).ravel()
-        if weights.shape[0] != n_labels:
-            raise ValueError(f"inv_prop has {weights.shape[0]} entries, the truth has {n_labels} labels")
-    filt = None
-    if filter_pairs is not None:
-        filt = FilterPairs(filter_pairs, n_rows, n_labels)
-        y = filt.remove_from_truth(y)
 
     keys = list(MEAN_FAMILIES)
     if weights is not None:
