@@ -277,6 +277,7 @@ def fit_loop(
         t0 = time.perf_counter()
         order = torch.randperm(n_train, generator=shuffle)
         total, seen = 0.0, 0
+        clip = _ClipStats(settings.grad_clip) if settings.grad_clip else None
         bar = tqdm(
             range(steps_per_epoch),
             desc=f"epoch {epoch}/{plan.end_epoch}",
@@ -301,14 +302,14 @@ def fit_loop(
                 for opt in opts:
                     scaler.unscale_(opt)
                 if settings.grad_clip:
-                    nn.utils.clip_grad_norm_(net.parameters(), settings.grad_clip)
+                    clip.step(net)
                 for opt in opts:
                     scaler.step(opt)
                 scaler.update()
             else:
                 loss.backward()
                 if settings.grad_clip:
-                    nn.utils.clip_grad_norm_(net.parameters(), settings.grad_clip)
+                    clip.step(net)
                 for opt in opts:
                     opt.step()
             step_count += 1
@@ -339,6 +340,8 @@ def fit_loop(
             "lr": float(opts[0].param_groups[0]["lr"]),
             "seconds": time.perf_counter() - t0,
         }
+        if clip is not None:
+            record.update(clip.summary())
 
         record["val_seconds"] = 0.0
         evaluated = False
@@ -391,6 +394,26 @@ def fit_loop(
         converged=None if validate is None else reason == "plateau",
         schedule=plan.describe(step_count),
     )
+
+
+class _ClipStats:
+    """Gradient-norm clipping that keeps count: the epoch's largest norm and how many steps it clipped.
+
+    Recorded in the history so that a reader sees whether clipping only caught the rare shock it is there for
+    (a handful of steps, e.g. when SyncXML's extreme loss first reaches the encoder) or rescaled every step.
+    """
+
+    def __init__(self, max_norm: float) -> None:
+        self.max_norm, self.largest, self.clipped, self.steps = max_norm, 0.0, 0, 0
+
+    def step(self, net: nn.Module) -> None:
+        norm = float(nn.utils.clip_grad_norm_(net.parameters(), self.max_norm))
+        self.largest = max(self.largest, norm)
+        self.clipped += norm > self.max_norm
+        self.steps += 1
+
+    def summary(self) -> dict[str, float]:
+        return {"grad_norm_max": self.largest, "clipped_frac": self.clipped / max(self.steps, 1)}
 
 
 def _none_if_nan(value: float) -> float | None:

@@ -182,3 +182,14 @@ def test_impossible_budgets_are_refused_before_training():
     for bad in ({"lr": 0.0}, {"time_budget_s": 0}, {"max_steps": 0}, {"patience": 0}, {"schedule": "cosine"}):
         with pytest.raises(HarnessError):
             InceptionXMLConfig(**bad)
+
+
+def test_gradient_clipping_is_counted_per_epoch():
+    """With grad_clip the history says how large the gradients got and how often they were clipped."""
+    result, _ = _run([0.1 * i for i in range(1, 30)], epochs=3, grad_clip=1e-6)
+    assert [h["clipped_frac"] for h in result.history] == [1.0, 1.0, 1.0]  # every step is over a tiny limit
+    assert all(h["grad_norm_max"] > 1e-6 for h in result.history)
+    result, _ = _run([0.1 * i for i in range(1, 30)], epochs=3, grad_clip=1e6)
+    assert [h["clipped_frac"] for h in result.history] == [0.0, 0.0, 0.0]
+    result, _ = _run([0.1 * i for i in range(1, 30)], epochs=3)
+    assert "clipped_frac" not in result.history[0]

@@ -176,3 +176,17 @@ def test_label_embedding_scores_blocks_and_appended_columns(clusters):
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(grads[0], query.grad)
     torch.testing.assert_close(grads[1], emb.table.weight.grad)
+
+
+@pytest.mark.parametrize("chunk_bytes", [64 * 2**20, 200])
+def test_label_embedding_scores_by_cluster_at_inference(clusters, chunk_bytes):
+    """Prediction and validation score cluster by cluster too, in row chunks, with the gather's values."""
+    torch.manual_seed(1)
+    emb = LabelEmbedding(90, 6, chunk_bytes=chunk_bytes).eval()
+    query = torch.randn(11, 6)
+    top = torch.stack([torch.randperm(12)[:4] for _ in range(11)])
+    cand, _ = expand_candidates(clusters, top, torch.zeros(11, 4))
+    with torch.no_grad():
+        got = emb(query, cand, members=clusters.members, top=top)
+        want = candidate_logits(query, emb.table.weight, cand)
+    torch.testing.assert_close(got, want)
