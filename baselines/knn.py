@@ -22,8 +22,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from harness.metrics.topk import topk_positions
-
 __all__ = ["CharNgramKNN", "labels_to_csr"]
 
 
@@ -246,12 +244,8 @@ class CharNgramKNN:
         out_sim = np.empty((n, m), dtype=np.float32)
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
-            sims = (x_query[start:stop] @ x_train_t).toarray()
-            # Exact tie handling (equal similarity -> lower training row), also at the m-th boundary,
-            # so that a prefix of a longer neighbour list equals a shorter list.
-            pos = topk_positions(sims, m)
-            out_idx[start:stop] = pos
-            out_sim[start:stop] = np.take_along_axis(sims, pos, axis=1)
+            sims = (x_query[start:stop] @ x_train_t).tocsr()
+            out_idx[start:stop], out_sim[start:stop] = sparse_row_topk(sims, m)
         return out_idx, out_sim
 
     def vote_topk(self, nbr_idx: np.ndarray, nbr_sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -305,3 +299,39 @@ class CharNgramKNN:
         """
         nbr_idx, nbr_sim = self.kneighbors(texts, self.n_neighbors)
         return self.vote_topk(nbr_idx, nbr_sim, k)
+
+
+def sparse_row_topk(sims: sp.csr_matrix, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``m`` largest entries of a non-negative sparse matrix, ordered by (value desc, column asc).
+
+    Exact tie handling, also at the m-th boundary, so that a prefix of a longer neighbour list equals a shorter
+    list; absent entries are zeros, tied with each other and below every stored positive value, and fill short
+    rows by lowest column. Works on each row's stored entries only: on wordnet-nouns a query shares character
+    n-grams with ~8,000 of the 50,000 training titles, and the dense (rows, N) passes of a full-width top-k
+    (partition, comparisons, a cumulative count for the ties) took 9 s per 512 queries on a 2-core machine,
+    where this takes a few hundredths.
+
+    Returns:
+        ``(columns (n, m) int64, values (n, m) float32)``.
+    """
+    n, width = sims.shape
+    out_idx = np.empty((n, m), dtype=np.int64)
+    out_val = np.zeros((n, m), dtype=np.float32)
+    for row in range(n):
+        lo, hi = sims.indptr[row], sims.indptr[row + 1]
+        values, cols = sims.data[lo:hi], sims.indices[lo:hi]
+        keep = values > 0
+        values, cols = values[keep], cols[keep]
+        if values.shape[0] > m:
+            # everything at or above the m-th largest value: the m best plus any ties at the boundary
+            threshold = np.partition(values, values.shape[0] - m)[values.shape[0] - m]
+            chosen = values >= threshold
+            values, cols = values[chosen], cols[chosen]
+        order = np.lexsort((cols, -values))[:m]
+        got = order.shape[0]
+        out_idx[row, :got], out_val[row, :got] = cols[order], values[order]
+        if got < m:  # zero-similarity neighbours: the lowest columns without a stored positive value
+            taken = np.zeros(min(width, m + got), dtype=bool)
+            taken[cols[cols < taken.shape[0]]] = True
+            out_idx[row, got:] = np.flatnonzero(~taken)[: m - got]
+    return out_idx, out_val

@@ -80,4 +80,4 @@ def framework_deviations(cfg: LightXMLConfig | Any) -> list[str]:
         "short candidate rows padded with a zero dummy label and masked (LightXML repeats the last candidate); "
         "missed positives appended as extra columns rather than overwriting negatives",
     ]
-    return out + changed_settings(cfg, {"max_leaf": 100}, "LightXML")
+    return out + changed_settings(cfg, {"max_leaf": 100, "feature_dropout": 0.5}, "LightXML")

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from harness import METRICS_VERSION
 from harness.errors import HarnessError
+from harness.models.config_types import check_types
 from harness.registry import did_you_mean
 from harness.runner.datasets import MissingDatasetError, dataset_identity, dataset_ref
 from harness.suites import Suite
@@ -127,11 +128,11 @@ class Plan:
 
 
 # Models and configs ----------------------------------------------------------------------------------
-def resolve_config(model: str, overrides: dict[str, Any]) -> dict[str, Any]:
+def resolve_config(model: str, overrides: dict[str, Any], where: str = "") -> dict[str, Any]:
     """The model's full config with ``overrides`` applied, as JSON data; unknown fields get a suggestion.
 
     Validating here, before any cell starts, turns a typo such as ``epoch: 5`` into one clear error instead
-    of a column of failed cells.
+    of a column of failed cells; ``where`` (e.g. ``"AmazonTitles-670K: "``) prefixes the message.
     """
     from harness.models import model_registry
 
@@ -139,16 +140,17 @@ def resolve_config(model: str, overrides: dict[str, Any]) -> dict[str, Any]:
     config_cls = getattr(cls, "Config", None)
     if config_cls is None or not dataclasses.is_dataclass(config_cls):
         if overrides:
-            raise HarnessError(f"{model} has no dataclass Config, so it takes no overrides ({sorted(overrides)})")
+            raise HarnessError(f"{where}{model} has no dataclass Config, so it takes no overrides: {sorted(overrides)}")
         return {}
     names = [f.name for f in dataclasses.fields(config_cls)]
     for key in overrides:
         if key not in names:
-            raise HarnessError(f"{model}: unknown config field {key!r}.{did_you_mean(key, names)}")
+            raise HarnessError(f"{where}{model}: unknown config field {key!r}.{did_you_mean(key, names)}")
+    check_types(config_cls, overrides, f"{where}{model}")
     try:
         config = dataclasses.replace(config_cls(), **overrides)
     except (TypeError, ValueError) as exc:
-        raise HarnessError(f"{model}: invalid config overrides {overrides}: {exc}") from None
+        raise HarnessError(f"{where}{model}: invalid config overrides {overrides}: {exc}") from None
     data = config.to_dict() if hasattr(config, "to_dict") else dataclasses.asdict(config)
     return json.loads(canonical_json(data))  # tuples -> lists, exactly what the cell will record
 
@@ -222,7 +224,11 @@ def plan_suite(
     """
     plugins = import_plugins()
     model_names = select_models(suite, models)
-    configs = {m: (suite.overrides_for(m), resolve_config(m, suite.overrides_for(m))) for m in model_names}
+    # Every (model, dataset) config the suite can produce is resolved now, the per-dataset ones of datasets that
+    # are skipped or not selected included, so that a typo anywhere in the file stops the run before any cell.
+    for model in model_names:
+        for name in suite.datasets:
+            resolve_config(model, suite.overrides_for(model, name), where=f"{name}: ")
     resolved_device = resolve_device(device or suite.device)
     n_threads = threads or suite.threads or default_threads()
     seed_list = list(seeds) if seeds else list(suite.seeds)
@@ -248,7 +254,8 @@ def plan_suite(
     for name, ref in dict.fromkeys(refs):
         info = dataset_identity(ref, data_dir, suite.val_fraction, suite.split_seed)
         for model in model_names:
-            overrides, config = configs[model]
+            overrides = suite.overrides_for(model, name)
+            config = resolve_config(model, overrides)
             for seed in seed_list:
                 cell = CellSpec(
                     suite=suite.name,

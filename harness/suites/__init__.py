@@ -6,6 +6,7 @@ Usage::
     list_suites()                      # [{"name": ..., "datasets": ..., "models": ..., ...}, ...]
     suite = load_suite("offline")      # Suite(name="offline", datasets=("wordnet-nouns",), ...)
     suite.overrides_for("inceptionxml")   # {"epochs": ..., ...}: the suite's per-model settings
+    suite.overrides_for("syncxml", "AmazonTitles-670K")   # ... with that dataset's own settings on top
 
 A suite names *what* to run (datasets x models x seeds) and the protocol options that apply to every cell
 (k, validation split, device, threads, profiling). docs/running.md describes every field.
@@ -39,6 +40,8 @@ FIELDS = (
     "keep_models",
 )
 DEVICES = ("auto", "cpu", "cuda")
+#: The key inside a model's settings that maps dataset names to settings of their own (see :class:`Suite`).
+PER_DATASET = "per_dataset"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class Suite:
         datasets: dataset names (registered, embedded or synthetic) in run order.
         models: per-model config overrides, ``{model: {field: value}}``; a model run with ``--models`` but not
             listed here runs with its registry defaults.
+        per_dataset: per-model, per-dataset overrides applied on top of ``models``:
+            ``{model: {dataset: {field: value}}}``, written in the file as a ``per_dataset:`` mapping inside
+            the model's settings. The papers tune dropouts, vocabulary caps and cluster counts per dataset;
+            this is where a suite says so, and the cell key hashes the merged config.
         default_models: the models run when ``--models`` is not given (default: every key of ``models``).
         seeds: model seeds (each is one cell per dataset x model).
         k: top-k kept per test point and the largest rank scored.
@@ -68,6 +75,7 @@ class Suite:
     description: str = ""
     datasets: tuple[str, ...] = ()
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    per_dataset: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     default_models: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
     k: int = 5
@@ -80,12 +88,20 @@ class Suite:
     keep_models: bool = False
     path: Path | None = None
 
-    def overrides_for(self, model: str) -> dict[str, Any]:
-        """The suite's config overrides for ``model`` (case-insensitive name), ``{}`` when it has none."""
+    def overrides_for(self, model: str, dataset: str | None = None) -> dict[str, Any]:
+        """The suite's config overrides for ``model`` (case-insensitive name), ``{}`` when it has none.
+
+        With ``dataset``, that dataset's own settings (``per_dataset``, case-insensitive name) are applied on
+        top of the model's; a dataset without an entry gets the model's settings alone.
+        """
+        out: dict[str, Any] = {}
         for name, overrides in self.models.items():
             if name.lower() == model.lower():
-                return dict(overrides)
-        return {}
+                out = dict(overrides)
+                for ds, extra in self.per_dataset.get(name, {}).items():
+                    if dataset is not None and ds.lower() == dataset.lower():
+                        out.update(extra)
+        return out
 
 
 def suite_names() -> list[str]:
@@ -147,10 +163,14 @@ def parse_suite(name: str, spec: dict[str, Any], path: Path | None = None) -> Su
     if not isinstance(models_raw, dict):
         raise fail("models", "must map model names to their config overrides")
     models: dict[str, dict[str, Any]] = {}
+    per_dataset: dict[str, dict[str, dict[str, Any]]] = {}
     for model, overrides in models_raw.items():
         if overrides is not None and not isinstance(overrides, dict):
             raise fail(f"models.{model}", "overrides must be a mapping of config fields to values")
         models[str(model)] = dict(overrides or {})
+        specific = models[str(model)].pop(PER_DATASET, None)
+        if specific is not None:
+            per_dataset[str(model)] = _per_dataset(specific, f"models.{model}.{PER_DATASET}", datasets, fail)
     default_models = _str_list(spec.get("default_models", list(models)), "default_models", fail)
     seeds = spec.get("seeds", [0])
     seeds = [seeds] if isinstance(seeds, int) else seeds
@@ -187,6 +207,7 @@ def parse_suite(name: str, spec: dict[str, Any], path: Path | None = None) -> Su
         description=str(spec.get("description", "")).strip(),
         datasets=tuple(datasets),
         models=models,
+        per_dataset=per_dataset,
         default_models=tuple(default_models),
         seeds=tuple(int(s) for s in seeds),
         k=int(k),
@@ -199,6 +220,30 @@ def parse_suite(name: str, spec: dict[str, Any], path: Path | None = None) -> Su
         keep_models=keep,
         path=path,
     )
+
+
+def _per_dataset(value: Any, where: str, datasets: list[str], fail: Any) -> dict[str, dict[str, Any]]:
+    """``{dataset: {field: value}}`` checked: mappings only, and every dataset one the suite lists.
+
+    A name the suite does not list would silently never apply (a typo such as ``AmazonTitle-670K`` would
+    leave the paper's dropouts out of that dataset's cells), so it is an error with the closest name.
+    """
+    if not isinstance(value, dict):
+        raise fail(where, "must map dataset names to their settings")
+    known = {d.lower(): d for d in datasets}
+    out: dict[str, dict[str, Any]] = {}
+    for name, settings in value.items():
+        if str(name).lower() not in known:
+            hint = did_you_mean(str(name), datasets)
+            raise fail(
+                where, f"dataset {name!r} is not in the suite's datasets.{hint} The suite lists: {', '.join(datasets)}"
+            )
+        if not isinstance(settings, dict):
+            raise fail(f"{where}.{name}", "must be a mapping of config fields to values")
+        if PER_DATASET in settings:
+            raise fail(f"{where}.{name}", f"{PER_DATASET} cannot be nested")
+        out[known[str(name).lower()]] = dict(settings)
+    return out
 
 
 def _is_int(value: Any) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from baselines.knn import CharNgramKNN, labels_to_csr
 
@@ -39,3 +40,20 @@ def test_bad_inputs() -> None:
         labels_to_csr([[3]], 2)
     with pytest.raises(RuntimeError, match="not fitted"):
         CharNgramKNN().predict_topk(["x"], 1)
+
+
+@pytest.mark.parametrize("m", [1, 3, 7, 12])
+def test_sparse_row_topk_equals_the_dense_top_k_with_its_tie_rule(m: int) -> None:
+    """Neighbour search on stored entries only: the dense rule's results, ties and zero-filled short rows included."""
+    from baselines.knn import sparse_row_topk
+    from harness.metrics.topk import topk_positions
+
+    rng = np.random.default_rng(m)
+    dense = rng.choice([0.0, 0.0, 0.0, 0.25, 0.5, 0.75], size=(40, 12)).astype(np.float32)  # many ties
+    dense[3] = 0.0  # a query sharing nothing with the training rows
+    dense[5, :2] = 0.9  # fewer stored entries than m
+    dense[5, 2:] = 0.0
+    want = topk_positions(dense, m)
+    got_idx, got_val = sparse_row_topk(sp.csr_matrix(dense), m)
+    np.testing.assert_array_equal(got_idx, want)
+    np.testing.assert_array_equal(got_val, np.take_along_axis(dense, want, axis=1))
