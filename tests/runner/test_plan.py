@@ -111,3 +111,50 @@ def test_synthetic_data_is_deterministic(tmp_path: Path) -> None:
     one, two = materialize("synthetic-tiny", tmp_path / "a"), materialize("synthetic-tiny", tmp_path / "b")
     for name in ("trn.json", "tst.json", "lbl.json"):
         assert (one / name).read_bytes() == (two / name).read_bytes()
+
+
+def _two_dataset_suite(**inception: object) -> dict:
+    return {
+        "datasets": ["synthetic-tiny", "synthetic-small"],
+        "models": {"inceptionxml": {"epochs": 2, **inception}},
+    }
+
+
+def test_per_dataset_settings_reach_the_config_and_the_key(tmp_path: Path) -> None:
+    """A suite gives one dataset its own settings on top of the model's; the cell key hashes the merged config."""
+    spec = _two_dataset_suite(per_dataset={"synthetic-small": {"ext_dropout": 0.5, "epochs": 3}})
+    plan = plan_suite(parse_suite("x", spec), tmp_path)
+    by_dataset = {c.dataset: c for c in plan.cells}
+    tiny, small = by_dataset["synthetic-tiny"].config, by_dataset["synthetic-small"].config
+    assert (tiny["epochs"], small["epochs"]) == (2, 3)
+    assert (tiny["ext_dropout"], small["ext_dropout"]) == (0.2, 0.5)  # the model's default, then the dataset's
+    assert by_dataset["synthetic-small"].overrides == {"epochs": 3, "ext_dropout": 0.5}
+    plain = plan_suite(parse_suite("x", _two_dataset_suite()), tmp_path)
+    keys = {c.dataset: c.key for c in plain.cells}
+    assert keys["synthetic-tiny"] == by_dataset["synthetic-tiny"].key  # untouched dataset: same cell
+    assert keys["synthetic-small"] != by_dataset["synthetic-small"].key
+
+
+@pytest.mark.parametrize(
+    ("per_dataset", "message"),
+    [
+        ({"synthetic-smal": {"epochs": 3}}, "Did you mean 'synthetic-small'"),  # a dataset the suite does not list
+        ({"synthetic-small": {"epoch": 3}}, "synthetic-small: inceptionxml: unknown config field 'epoch'"),
+        ({"synthetic-small": {"epochs": "3"}}, "synthetic-small: inceptionxml: epochs must be an integer"),
+        ({"synthetic-small": {"lr": "5e-3"}}, "lr must be a number"),  # YAML 1.1 reads 5e-3 as a string
+        ({"synthetic-small": {"filter_sizes": [4, "8"]}}, "filter_sizes must be a list of integers"),
+        ({"synthetic-small": 3}, "must be a mapping"),
+        ([1, 2], "must map dataset names"),
+    ],
+)
+def test_per_dataset_mistakes_stop_the_plan_before_any_cell(tmp_path: Path, per_dataset: object, message: str) -> None:
+    with pytest.raises(HarnessError, match=message):
+        plan_suite(parse_suite("x", _two_dataset_suite(per_dataset=per_dataset)), tmp_path, datasets=["synthetic-tiny"])
+
+
+def test_wrong_types_in_model_settings_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match="max_steps must be an integer or null, got 1.5"):
+        resolve_config("inceptionxml", {"max_steps": 1.5})
+    with pytest.raises(HarnessError, match="grad_clip must be a number or null"):
+        resolve_config("syncxml", {"grad_clip": True})
+    assert resolve_config("inceptionxml", {"lr": 1, "max_steps": None})["lr"] == 1  # an int is a fine float
