@@ -136,3 +136,16 @@ def test_cli_profile_rejects_bad_input(capsys: pytest.CaptureFixture[str]) -> No
     assert main([*CLI, "--model-args", "no_such_field=1"]) == 2
     assert "no_such_field" in capsys.readouterr().err
     assert main(["profile", "--model", "inceptionxm", "--num-labels", "5", "--vocab-size", "5"]) == 2
+
+
+def test_cli_profile_defaults_to_the_paper_encoder(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without options the profile is the paper's encoder at D=300 (methods.md §1.4: 170,354 parameters)."""
+    quick = ["--no-flops", "--latency-iters", "1", "--warmup", "0", "--throughput-batch", "4", "--threads", "1"]
+    base = ["profile", "--model", "inceptionxml", "--num-labels", "50", "--vocab-size", "40", *quick, "--json"]
+    assert main(base) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["setting"]["configuration"] == "paper" and out["setting"]["embedding_dim"] == 300
+    assert out["efficiency"]["params"]["encoder"] == 170_354
+    assert main([*base, "--config", "default"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["setting"]["configuration"] == "default" and out["efficiency"]["params"]["encoder"] != 170_354
