@@ -124,7 +124,7 @@ def prepare_data(path: Path, models: list[str]) -> dict[str, Any]:
     """Token ids and label rows of wordnet-nouns' fit split, plus each shortlist model's clusters, into ``path``."""
     import numpy as np
 
-    from harness.clustering import ClusterConfig, build_label_clusters
+    from harness.clustering import build_label_clusters
     from harness.data import load_dataset
     from harness.data.splits import carve_validation
     from inceptionxml.config import InceptionXMLConfig
@@ -147,16 +147,7 @@ def prepare_data(path: Path, models: list[str]) -> dict[str, Any]:
     info: dict[str, Any] = {"n_train": int(y.shape[0]), "num_labels": int(y.shape[1]), "vocab_rows": len(vocab)}
     info["labels_per_row"] = float(y.nnz / y.shape[0])
     for name in [m for m in models if m in SHORTLIST]:
-        mcfg = shortlist_config(name, {})
-        ccfg = ClusterConfig(
-            num_clusters=mcfg.num_clusters,
-            max_leaf=mcfg.max_leaf,
-            top_features=mcfg.cluster_top_features,
-            graph=mcfg.cluster_graph,
-            graph_top_features=mcfg.cluster_graph_top_features,
-            seed=mcfg.cluster_seed,
-        )
-        clusters = build_label_clusters(y, texts=texts, config=ccfg)
+        clusters = build_label_clusters(y, texts=texts, config=shortlist_config(name, {}).cluster_config())
         arrays[f"{name}_members"] = clusters.members
         arrays[f"{name}_label_cluster"] = clusters.label_cluster
         info[f"{name}_clusters"] = list(clusters.members.shape)
@@ -283,21 +274,7 @@ class Step:
                 target = multi_hot(self.y[idx.numpy()], self.num_labels, "cpu")
             with record_function("bench/loss"):
                 return F.binary_cross_entropy_with_logits(logits.float(), target)
-        from inceptionxml.shortlist import positive_pairs
-
-        with record_function("bench/data"):
-            rows, labels = positive_pairs(self.y[idx.numpy()], "cpu")
-            ids = self.x[idx]
-        cfg = self.cfg
-        return self.net.loss(
-            ids,
-            rows,
-            labels,
-            top_k=cfg.top_k_clusters,
-            detach_ext=False,
-            meta_scale=cfg.meta_scale,
-            add_missing_positives=cfg.missing_positives,
-        )
+        return shortlist_loss(self, idx)
 
     def __call__(self) -> float:
         """One step of ``fit_loop``: loss, NaN check value, zero_grad, backward, optimiser and scheduler steps."""
@@ -345,6 +322,15 @@ def proposed_loss(step: Step, idx: Any) -> Any:
             rows, labels = positive_pairs(step.y[idx.numpy()], "cpu")
         with record_function("bench/loss"):
             return bce_with_logits_positives(logits, rows, labels)
+
+    return shortlist_loss(step, idx)
+
+
+def shortlist_loss(step: Step, idx: Any) -> Any:
+    """A shortlist model's ``loss_fn`` (the same in both recipes): positive pairs, then the net's summed loss."""
+    from torch.profiler import record_function
+
+    from inceptionxml.shortlist import positive_pairs
 
     with record_function("bench/data"):
         rows, labels = positive_pairs(step.y[idx.numpy()], "cpu")

@@ -94,6 +94,19 @@ class ShortlistFields:
         if self.meta_epoch < 0:
             raise HarnessError(f"meta_epoch must be >= 0, got {self.meta_epoch}")
 
+    def cluster_config(self) -> Any:
+        """These settings as the clustering's :class:`harness.clustering.ClusterConfig` (its cache key hashes it)."""
+        from harness.clustering import ClusterConfig
+
+        return ClusterConfig(
+            num_clusters=self.num_clusters,
+            max_leaf=self.max_leaf,
+            top_features=self.cluster_top_features,
+            graph=self.cluster_graph,
+            graph_top_features=self.cluster_graph_top_features,
+            seed=self.cluster_seed,
+        )
+
     def resolved_num_clusters(self, num_labels: int) -> int:
         """Clusters the settings give for ``num_labels`` labels (balanced 2-means halves every level)."""
         if self.num_clusters is not None:
@@ -177,17 +190,9 @@ class ShortlistModel(XMCModel):
 
     def _clusters(self, train: SplitData, num_labels: int) -> LabelClusters:
         """Balanced label clusters on PIFA features of the fitted training part (cached by content and config)."""
-        from harness.clustering import ClusterConfig, build_label_clusters
+        from harness.clustering import build_label_clusters
 
-        cfg = self.config
-        ccfg = ClusterConfig(
-            num_clusters=cfg.num_clusters,
-            max_leaf=cfg.max_leaf,
-            top_features=cfg.cluster_top_features,
-            graph=cfg.cluster_graph,
-            graph_top_features=cfg.cluster_graph_top_features,
-            seed=cfg.cluster_seed,
-        )
+        ccfg = self.config.cluster_config()
         y = train.Y.tocsr()
         if y.shape[1] != num_labels:
             raise HarnessError(f"train has {y.shape[1]} label columns but ctx says {num_labels}")

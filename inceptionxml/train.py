@@ -400,7 +400,8 @@ class _ClipStats:
     """Gradient-norm clipping that keeps count: the epoch's largest norm and how many steps it clipped.
 
     Recorded in the history so that a reader sees whether clipping only caught the rare shock it is there for
-    (a handful of steps, e.g. when SyncXML's extreme loss first reaches the encoder) or rescaled every step.
+    (about one step per epoch on wordnet-nouns: the batch holding a title that repeats a word, docs/training.md)
+    or rescaled every step.
     """
 
     def __init__(self, max_norm: float) -> None:

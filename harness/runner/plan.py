@@ -226,9 +226,11 @@ def plan_suite(
     model_names = select_models(suite, models)
     # Every (model, dataset) config the suite can produce is resolved now, the per-dataset ones of datasets that
     # are skipped or not selected included, so that a typo anywhere in the file stops the run before any cell.
-    for model in model_names:
-        for name in suite.datasets:
-            resolve_config(model, suite.overrides_for(model, name), where=f"{name}: ")
+    resolved = {
+        (model, name.lower()): resolve_config(model, suite.overrides_for(model, name), where=f"{name}: ")
+        for model in model_names
+        for name in suite.datasets
+    }
     resolved_device = resolve_device(device or suite.device)
     n_threads = threads or suite.threads or default_threads()
     seed_list = list(seeds) if seeds else list(suite.seeds)
@@ -255,7 +257,7 @@ def plan_suite(
         info = dataset_identity(ref, data_dir, suite.val_fraction, suite.split_seed)
         for model in model_names:
             overrides = suite.overrides_for(model, name)
-            config = resolve_config(model, overrides)
+            config = resolved.get((model, name.lower())) or resolve_config(model, overrides)
             for seed in seed_list:
                 cell = CellSpec(
                     suite=suite.name,
