@@ -178,8 +178,9 @@ class LabelEmbedding(nn.Module):
         """Score the first K·M columns cluster by cluster and any further ones (appended positives) by the gather.
 
         Used in training and at inference alike: the gather of every query's own (N, H) candidate rows moves
-        N·H floats per query where the cluster blocks read each selected cluster's rows once (5x faster
-        prediction at the main job's settings). Without autograd it runs in row chunks, like the gather.
+        N·H floats per query where the cluster blocks read each selected cluster's rows once (the main job's test
+        prediction phase, metrics included, went 16.7 → 9.3 s for syncxml and 18.0 → 7.5 s for lightxml).
+        Without autograd it runs in row chunks, like the gather.
         """
         weight = self.table.weight
         sparse = self.table.sparse and self.training and torch.is_grad_enabled()
