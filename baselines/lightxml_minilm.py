@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -31,6 +31,9 @@ from harness.models.deviations import changed_settings
 from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
 from inceptionxml.shortlist_net import ShortlistNet
 from inceptionxml.train import TrainSettings
+
+if TYPE_CHECKING:
+    from harness.data.dataset import SplitData
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ class LightXMLMiniLMModel(ShortlistModel):
             "eval_batch_size": 64,
         }
 
-    def _build_text(self, train_texts: Sequence[str], ctx: FitContext) -> MiniLMEncoder:
+    def _build_text(self, train: SplitData, val: SplitData, ctx: FitContext) -> MiniLMEncoder:
         cfg = self.config
         self.tokenizer = MiniLMTokenizer(cfg.max_len)
         # The feature dropout lives in the LightXML heads (shared with `lightxml`), so none inside the encoder.

@@ -141,14 +141,8 @@ class InceptionXMLModel(XMCModel):
         self.num_labels = num_labels
 
         train_tokens = clean_texts(train.texts, cfg.stopwords)
-        vocab_tokens = train_tokens
-        if cfg.vocab_mode == "transductive":
-            if self._extra_vocab_texts is None:
-                raise HarnessError(
-                    "vocab_mode='transductive' needs the test titles: call "
-                    "model.use_transductive_vocabulary(test.texts) before fit()"
-                )
-            vocab_tokens = train_tokens + clean_texts(self._extra_vocab_texts, cfg.stopwords)
+        extra = vocabulary_extra_texts(cfg, val, self._extra_vocab_texts or ctx.unlabelled_texts)
+        vocab_tokens = train_tokens + clean_texts(extra, cfg.stopwords) if extra else train_tokens
         self.vocab = Vocabulary.build(vocab_tokens, cfg.vocab_size, cfg.vocab_min_count)
         x_train = torch.from_numpy(self.vocab.encode(train_tokens, cfg.seq_len))
 
@@ -368,6 +362,22 @@ class InceptionXMLModel(XMCModel):
         return out
 
 
+def vocabulary_extra_texts(cfg: InceptionXMLConfig, val: SplitData, test_texts: Sequence[str] | None) -> list[str]:
+    """Texts counted into the vocabulary besides the fitted training rows: none, or (transductive) val + test.
+
+    The paper counts every train and test title (methods.md §1.1); the validation rows are training rows there,
+    so they count too. Only words are counted: no label of these texts is seen.
+    """
+    if cfg.vocab_mode != "transductive":
+        return []
+    if test_texts is None:
+        raise HarnessError(
+            "vocab_mode='transductive' needs the test titles: the runner passes them (FitContext.unlabelled_texts); "
+            "through the Python API call model.use_transductive_vocabulary(test.texts) before fit()"
+        )
+    return [*(val.texts or []), *test_texts]
+
+
 def config_embeddings(cfg: InceptionXMLConfig, vocab: Vocabulary, seed: int) -> Any:
     """The word vectors an InceptionXML-family config asks for (its ``embeddings``, path, dimension, OOV scale)."""
     return build_embeddings(
@@ -460,7 +470,8 @@ def encoder_deviations(cfg: InceptionXMLConfig, dim: int | None, encoder: Incept
         )
     if cfg.seq_len != 32:
         out.append(f"seq_len {cfg.seq_len} (paper: 32)")
-    out.append(f"stopwords: {_stopword_description(cfg.stopwords)} (paper: NLTK English, not downloadable)")
+    if cfg.stopwords != "nltk":
+        out.append(f"stopwords: {_stopword_description(cfg.stopwords)} (paper: NLTK's English list, 179 words)")
     if cfg.vocab_mode == "train":
         out.append("vocabulary counted on the training split only (paper: train + test, transductive)")
     else:
@@ -489,4 +500,6 @@ def training_deviations(cfg: InceptionXMLConfig, device: torch.device) -> list[s
 def _stopword_description(name: str) -> str:
     if name == "sklearn":
         return "scikit-learn ENGLISH_STOP_WORDS (318 words)"
+    if name == "nltk":
+        return "NLTK English (179 words, shipped as data)"
     return "none"

@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.models.contract import config_from_dict
+from inceptionxml.text import STOPWORD_LISTS
 
 EMBEDDING_CHOICES = ("glove-6b-50d", "minilm-wordpiece", "glove-text", "random")
 AMP_CHOICES = ("none", "bf16", "fp16")
@@ -32,7 +33,7 @@ class InceptionXMLConfig:
     seq_len: int = field(default=32, metadata={"help": "tokens per title after padding/truncation (S)"})
     stopwords: str = field(
         default="sklearn",
-        metadata={"help": "'sklearn' (ENGLISH_STOP_WORDS; NLTK's list cannot be downloaded) or 'none'"},
+        metadata={"help": "'nltk' (the paper's 179 words, shipped as data), 'sklearn' (ENGLISH_STOP_WORDS) or 'none'"},
     )
     vocab_size: int | None = field(
         default=None, metadata={"help": "keep the most frequent N tokens (None: every training token)"}
@@ -122,14 +123,14 @@ class InceptionXMLConfig:
     def __post_init__(self) -> None:
         if self.embeddings not in EMBEDDING_CHOICES:
             raise HarnessError(f"embeddings must be one of {EMBEDDING_CHOICES}, got {self.embeddings!r}")
-        if self.embeddings == "glove-text" and not self.embedding_path:
-            raise HarnessError("embeddings='glove-text' needs embedding_path (e.g. glove.6B.300d.txt)")
+        # embeddings="glove-text" without embedding_path is allowed here: a suite names the embeddings and the run
+        # supplies the file (--glove, $HARNESS_GLOVE), checked before any cell; fit() refuses a missing path.
         if self.amp not in AMP_CHOICES:
             raise HarnessError(f"amp must be one of {AMP_CHOICES}, got {self.amp!r}")
         if self.vocab_mode not in ("train", "transductive"):
             raise HarnessError(f"vocab_mode must be 'train' or 'transductive', got {self.vocab_mode!r}")
-        if self.stopwords not in ("sklearn", "none"):
-            raise HarnessError(f"stopwords must be 'sklearn' or 'none', got {self.stopwords!r}")
+        if self.stopwords not in STOPWORD_LISTS:
+            raise HarnessError(f"stopwords must be one of {STOPWORD_LISTS}, got {self.stopwords!r}")
         if self.seq_len < 1 or self.num_filters < 1 or self.epochs < 1 or self.batch_size < 1:
             raise HarnessError("seq_len, num_filters, epochs and batch_size must be positive")
         check_budget(self)
@@ -148,7 +149,7 @@ class InceptionXMLConfig:
             "agg_kernel": 16,
             "ext_dropout": 0.5,
             "epochs": 45,
-            "stopwords": "sklearn",
+            "stopwords": "nltk",
             "schedule": "onecycle",
             "patience": None,
             "eval_every": 1,

@@ -58,12 +58,18 @@ class ShortlistFields:
     num_clusters: int | None = field(default=None, metadata={"help": "number of clusters, a power of two"})
     max_leaf: int | None = field(default=16, metadata={"help": "split until clusters have <= max_leaf labels"})
     cluster_graph: bool = field(default=False, metadata={"help": "graph-augmented PIFA (ECLARE AugParabel, §2.1)"})
-    cluster_top_features: int = field(default=1000, metadata={"help": "features kept per label (PIFA)"})
+    cluster_top_features: int | None = field(
+        default=1000, metadata={"help": "features kept per label (PIFA; None keeps all, as LightXML)"}
+    )
     cluster_graph_top_features: int | None = field(
         default=None,
         metadata={"help": "features kept per label after the graph augmentation (None: cluster_top_features)"},
     )
     cluster_seed: int = field(default=0, metadata={"help": "seed of the clustering (fixed across training seeds)"})
+    cluster_verbose_set: bool = field(
+        default=False,
+        metadata={"help": "ECLARE's verbose-label set: labels on > 500 points clustered apart (SyncXML paper: on)"},
+    )
     # --- heads (§2.2, §3.3) ---------------------------------------------------------------------------------
     hidden_dims: int | None = field(default=None, metadata={"help": "H of the sync heads (None: h's width)"})
     hidden_dropout: float = field(default=0.25, metadata={"help": "dropout before each sync hidden layer"})
@@ -104,6 +110,7 @@ class ShortlistFields:
             top_features=self.cluster_top_features,
             graph=self.cluster_graph,
             graph_top_features=self.cluster_graph_top_features,
+            verbose_set=self.cluster_verbose_set,
             seed=self.cluster_seed,
         )
 
@@ -132,8 +139,11 @@ class ShortlistModel(XMCModel):
 
     # --- hooks for subclasses ---------------------------------------------------------------------------------
     @abc.abstractmethod
-    def _build_text(self, train_texts: Sequence[str], ctx: FitContext) -> nn.Module:
-        """Fit the vocabulary/tokenizer on the training texts and return the text encoder (ids → h, ``out_dim``)."""
+    def _build_text(self, train: SplitData, val: SplitData, ctx: FitContext) -> nn.Module:
+        """Fit the vocabulary/tokenizer on the training texts and return the text encoder (ids → h, ``out_dim``).
+
+        ``val`` and ``ctx.unlabelled_texts`` are there for the paper's transductive vocabulary only.
+        """
 
     @abc.abstractmethod
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
@@ -220,7 +230,7 @@ class ShortlistModel(XMCModel):
             **{k: v for k, v in clusters.info.items() if isinstance(v, (int, float, str, bool, type(None)))},
         }
         with seed_everything(ctx.seed, deterministic=self.device.type == "cpu"):
-            text = self._build_text(train.texts, ctx)
+            text = self._build_text(train, val, ctx)
             index = ClusterIndex(clusters.members, clusters.label_cluster)
             self.net = self._net(text, num_labels, index).to(self.device)
             result = self._train(self.encode(train.texts), train.Y.tocsr(), val, ctx)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from inceptionxml.adapter import (
     schedule_deviations,
     train_settings,
     training_deviations,
+    vocabulary_extra_texts,
 )
 from inceptionxml.config import InceptionXMLConfig
 from inceptionxml.embeddings import build_embeddings
@@ -38,6 +39,9 @@ from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
 from inceptionxml.shortlist_net import InceptionTextEncoder, ShortlistNet
 from inceptionxml.text import PAD, UNK, Vocabulary, clean_texts
 from inceptionxml.train import TrainSettings, adam
+
+if TYPE_CHECKING:
+    from harness.data.dataset import SplitData
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,11 @@ class InceptionShortlistModel(ShortlistModel):
         shortlist = {"max_leaf": None, "num_clusters": 8, "top_k_clusters": 3, "meta_epoch": 1, "cluster_graph": False}
         return {**InceptionXMLModel.tiny_config(), **shortlist}
 
-    def _build_text(self, train_texts: Sequence[str], ctx: FitContext) -> InceptionTextEncoder:
+    def _build_text(self, train: SplitData, val: SplitData, ctx: FitContext) -> InceptionTextEncoder:
         cfg = self.config
-        self.vocab = Vocabulary.build(clean_texts(train_texts, cfg.stopwords), cfg.vocab_size, cfg.vocab_min_count)
+        extra = vocabulary_extra_texts(cfg, val, ctx.unlabelled_texts)
+        tokens = clean_texts([*(train.texts or []), *extra], cfg.stopwords)
+        self.vocab = Vocabulary.build(tokens, cfg.vocab_size, cfg.vocab_min_count)
         table = config_embeddings(cfg, self.vocab, ctx.seed)
         self.embedding_info = table.summary()
         return InceptionTextEncoder(cfg, table.weights, sparse=cfg.sparse)
@@ -158,10 +164,10 @@ class SyncXMLModel(InceptionShortlistModel):
         if self.net is not None:
             c = self.net.index.num_clusters
             out.append(f"{c} clusters from max_leaf {cfg.max_leaf}" if cfg.max_leaf is not None else f"{c} clusters")
-        out.append(
-            "ECLARE tree details not reproduced: verbose labels are not kept as a separate cluster set; "
-            "balanced level-wise 2-means on the (graph-augmented) PIFA features instead"
-        )
+        if not cfg.cluster_verbose_set:
+            out.append("ECLARE's verbose-label cluster set off: labels on > 500 points are clustered with the rest")
+        if not cfg.cluster_graph:
+            out.append("clusters from plain PIFA (paper: ECLARE's graph-augmented PIFA)")
         out.extend(schedule_deviations(cfg))
         out.extend(changed_settings(cfg, {"lr": 5e-3, "batch_size": 128, "top_k_clusters": 800, "meta_epoch": 10}))
         out.append(

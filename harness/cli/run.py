@@ -40,7 +40,9 @@ EPILOG = """\
 examples:
   harness run --suite smoke --no-mlflow
   harness run --suite offline
-  harness run --suite short-text --models inceptionxml --data-dir ~/xc --missing skip
+  harness run --suite short-text --models inceptionxml --data-dir ~/xc --glove ~/glove/glove.6B.300d.txt
+  harness run --suite short-text --datasets AmazonTitles-670K --glove G.txt --show-config   # the paper profile
+  harness run --suite offline --models syncxml --set syncxml.top_k_clusters=50 --set max_steps=200
   harness run --suite offline --rerun never                  # only report what is on disk
   harness run --suite offline --progress lines | tee run.log # line-based progress (the default in a pipe)
   harness ls suites                                          # what each suite holds
@@ -104,6 +106,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--timeout-per-cell", type=float, metavar="S", help="kill and fail a cell after S seconds")
     p.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="[MODEL.]FIELD=VALUE",
+        help="override a model setting for this run (repeatable; VALUE is YAML): syncxml.top_k_clusters=100, or "
+        "max_steps=20 for every model that has the field; shown by --show-config and part of the cell key",
+    )
+    p.add_argument(
+        "--glove",
+        metavar="PATH",
+        help="word vectors in GloVe text format (glove.6B.300d.txt) for models with embeddings: glove-text, as "
+        "the short-text suite's paper profiles; default $HARNESS_GLOVE. Checked line by line before any cell",
+    )
+    p.add_argument(
         "--progress",
         choices=("auto", "bar", "lines", "off"),
         default="auto",
@@ -145,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         missing=args.missing,
         timeout=args.timeout_per_cell,
+        settings=args.settings,
+        word_vectors=args.glove,
     )
     if args.show_config:
         show_config(plan, sys.stdout)

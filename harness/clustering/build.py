@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import scipy.sparse as sp
 
 from harness.clustering.cache import CLUSTERING_VERSION, cache_key, load_cached, split_content_hash, store
 from harness.clustering.graph import augment_features, label_graph
 from harness.clustering.pifa import label_features
-from harness.clustering.tree import LabelClusters, balanced_tree
+from harness.clustering.tree import LabelClusters, balanced_tree, tree_with_verbose_set
 from harness.errors import HarnessError
 from harness.features.tfidf import TfidfConfig, tfidf_train_features
 
@@ -48,6 +49,9 @@ class ClusterConfig:
         p_reset: restart probability of each hop (0.8).
         graph_topk: neighbours kept per label (10), plus a forced self-loop.
         verbose_labels: labels on more training points than this (500) take no part in the walk.
+        verbose_set: keep those verbose labels apart in the tree as ECLARE does (one set that joins the clusters
+            once they are smaller than it, then is split with them; see ``tree_with_verbose_set``).
+            Off by default (LightXML and the CPU suites); SyncXML's paper profile turns it on.
         graph_top_features: features kept per label after the augmentation; ``None`` = ``top_features`` (the
             paper's 1000). Augmented rows are dense (each mixes ~10 neighbours, often frequent labels with
             1000 features each), and the tree's time and memory grow with their total size: lowering this is the
@@ -67,6 +71,7 @@ class ClusterConfig:
     p_reset: float = 0.8
     graph_topk: int = 10
     verbose_labels: int = 500
+    verbose_set: bool = False
     graph_top_features: int | None = None
     tfidf: TfidfConfig = field(default_factory=TfidfConfig)
     seed: int = 0
@@ -156,14 +161,12 @@ def build_label_clusters(
         timings["graph_s"] = round(time.perf_counter() - t, 4)
         feature_info["graph_nnz"] = int(G.nnz)
     feature_info["label_features_nnz"] = int(Z.nnz)
-    clusters = balanced_tree(
-        Z,
-        num_clusters=config.num_clusters,
-        max_leaf=config.max_leaf,
-        seed=config.seed,
-        tol=config.tol,
-        max_iter=config.max_iter,
-    )
+    tree = dict(num_clusters=config.num_clusters, max_leaf=config.max_leaf, seed=config.seed, tol=config.tol)
+    if config.verbose_set:
+        verbose = np.asarray((Y != 0).sum(axis=0)).ravel() > config.verbose_labels
+        clusters = tree_with_verbose_set(Z, verbose, **tree, max_iter=config.max_iter)
+    else:
+        clusters = balanced_tree(Z, **tree, max_iter=config.max_iter)
     timings["tree_s"] = clusters.info["seconds"]
     build_s = round(time.perf_counter() - t0, 4)
     clusters.info.update(

@@ -44,7 +44,8 @@ class LabelClusters:
         label_cluster: int64 ``[L]``, the cluster of each label.
         members: int64 ``[C, M]``, each cluster's labels in increasing order, padded with ``L`` (the dummy label
             whose classifier row is all zero) up to the largest cluster size ``M``.
-        sizes: int64 ``[C]``, real members per cluster; sizes differ by at most one.
+        sizes: int64 ``[C]``, real members per cluster; sizes differ by at most one (except the clusters of a
+            verbose-label set, :func:`tree_with_verbose_set`).
         info: JSON-able description: method, seed, levels, iterations per level, seconds, config, features,
             cache hit or miss.
     """
@@ -414,6 +415,65 @@ def balanced_tree(
         "seconds": round(time.perf_counter() - t0, 4),
     }
     return LabelClusters(label_cluster=node_of_label.astype(np.int64), members=table, sizes=sizes, info=info)
+
+
+def tree_with_verbose_set(
+    Z: sp.spmatrix,
+    verbose: np.ndarray,
+    *,
+    num_clusters: int | None = None,
+    max_leaf: int | None = None,
+    seed: int = 0,
+    tol: float = 1e-4,
+    max_iter: int = 20,
+) -> LabelClusters:
+    """ECLARE's tree with its verbose-label set: frequent labels are split apart from the others (methods.md §2.1).
+
+    ECLARE holds the verbose labels (``verbose``: more training points than the graph's threshold, 500) out of
+    the tree as one set; the set joins the list of clusters as one more cluster at the first level whose
+    ordinary clusters are smaller than it, and is split with every level from then on. Nodes are split
+    independently, so this equals two trees: the ordinary labels into ``2^b`` clusters, and the verbose labels
+    into ``2^(b - d)`` where ``d`` is that joining level (one cluster if it joins only after the last split).
+    The total is therefore slightly more than ``2^b``, as in the reference. With ``max_leaf`` the verbose set is
+    split until its leaves also hold at most ``max_leaf`` labels. Without verbose labels this is
+    :func:`balanced_tree`.
+    """
+    verbose = np.asarray(verbose, dtype=bool)
+    Z = sp.csr_matrix(Z)
+    n_verbose = int(verbose.sum())
+    ordinary_ids, verbose_ids = np.flatnonzero(~verbose), np.flatnonzero(verbose)
+    if n_verbose == 0 or ordinary_ids.size == 0:
+        return balanced_tree(Z, num_clusters=num_clusters, max_leaf=max_leaf, seed=seed, tol=tol, max_iter=max_iter)
+    t0 = time.perf_counter()
+    ordinary = balanced_tree(
+        Z[ordinary_ids], num_clusters=num_clusters, max_leaf=max_leaf, seed=seed, tol=tol, max_iter=max_iter
+    )
+    depth = int(ordinary.info["levels"])
+    if num_clusters is not None:
+        join = next((d for d in range(depth + 1) if ordinary_ids.size / 2**d < n_verbose), depth)
+        verbose_levels = min(depth - join, n_verbose.bit_length() - 1)
+        rest = balanced_tree(Z[verbose_ids], num_clusters=2**verbose_levels, seed=seed + 1, tol=tol, max_iter=max_iter)
+    else:
+        rest = balanced_tree(Z[verbose_ids], max_leaf=max_leaf, seed=seed + 1, tol=tol, max_iter=max_iter)
+    L = Z.shape[0]
+    label_cluster = np.empty(L, dtype=np.int64)
+    label_cluster[ordinary_ids] = ordinary.label_cluster
+    label_cluster[verbose_ids] = ordinary.num_clusters + rest.label_cluster
+    members, sizes = _members_table(label_cluster, ordinary.num_clusters + rest.num_clusters)
+    info = dict(ordinary.info)
+    info.update(
+        num_clusters=int(sizes.size),
+        cluster_size_min=int(sizes.min()),
+        cluster_size_max=int(sizes.max()),
+        verbose_set={
+            "labels": n_verbose,
+            "clusters": rest.num_clusters,
+            "levels": int(rest.info["levels"]),
+            "ordinary_clusters": ordinary.num_clusters,
+        },
+        seconds=round(time.perf_counter() - t0, 4),
+    )
+    return LabelClusters(label_cluster=label_cluster, members=members, sizes=sizes, info=info)
 
 
 def clusters_equal(a: LabelClusters, b: LabelClusters) -> bool:

@@ -56,6 +56,9 @@ class FitContext:
             ``phase`` ("clustering", "train", "validate", ...); training events add ``epoch``, ``epochs`` (the
             current maximum), ``step``, ``steps`` (per epoch), ``loss`` and, after validation, ``val_p@1``.
             The runner turns them into the terminal's live progress; a listener must not raise.
+        unlabelled_texts: the test split's texts *without* labels. Only for a model whose config asks for the
+            paper's transductive vocabulary (InceptionXML counts train + test words, methods.md §1.1); every
+            other model must ignore them, and a model that reads them records it on its card.
     """
 
     seed: int = 0
@@ -66,6 +69,7 @@ class FitContext:
     progress: bool = False
     work_dir: Path | None = None
     on_progress: Callable[[dict[str, Any]], None] | None = None
+    unlabelled_texts: Sequence[str] | None = None
 
     def report(self, **event: Any) -> None:
         """Send one progress event to :attr:`on_progress` (a no-op when nobody listens)."""

@@ -154,6 +154,7 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
         inv_prop=inv_fit,
         work_dir=work_dir,
         on_progress=progress,
+        unlabelled_texts=ds.test.texts,
     )
     progress.phase("fit")
     t0 = time.perf_counter()
@@ -232,7 +233,7 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
             "fit": _finite_or_none(asdict(report)),
             "efficiency": _finite_or_none(efficiency),
             "card": _finite_or_none(card),
-            "deviations": list(card.get("deviations") or []),
+            "deviations": [*(card.get("deviations") or []), *(f"suite {spec.suite}: {n}" for n in spec.notes)],
             "env": env,
             "error": None,
             "finished_at": utc_now(),

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness import METRICS_VERSION
+from harness.data.word_vectors import word_vectors_path
 from harness.errors import HarnessError
 from harness.models.config_types import check_types
 from harness.registry import did_you_mean
@@ -80,6 +81,8 @@ class CellSpec:
     keep_models: bool = False
     timeout: float | None = None
     plugins: list[str] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)  # files the config names, by content (word vectors)
+    notes: list[str] = field(default_factory=list)  # the suite's deviations for this (model, dataset)
     git_sha: str | None = None
     git_dirty: bool | None = None
     key: str = ""
@@ -87,9 +90,13 @@ class CellSpec:
 
     def key_payload(self) -> dict[str, Any]:
         """What identifies the cell's numbers; changing any of it gives a new key and a new folder."""
+        config = self.config
+        vectors = self.inputs.get("word_vectors")
+        if vectors is not None:  # the file's content, not where it lies, identifies the numbers
+            config = {**config, "embedding_path": f"sha256:{vectors['sha256']}"}
         return {
             "model": self.model,
-            "config": self.config,
+            "config": config,
             "dataset": {"name": self.dataset, "sha256": self.dataset_info["sha256"]},
             "split_manifest_hash": self.dataset_info["split_manifest_hash"],
             "val_fraction": self.val_fraction,
@@ -211,12 +218,18 @@ def plan_suite(
     data_dir: str | None = None,
     missing: str = "fail",
     timeout: float | None = None,
+    settings: Sequence[str] = (),
+    word_vectors: str | os.PathLike[str] | None = None,
 ) -> Plan:
     """Resolve a suite (plus command-line restrictions) into cells with keys and folders.
 
     Args:
         missing: ``"fail"`` raises one error listing every dataset that is not on disk, with download
             instructions; ``"skip"`` leaves them out and reports them in ``Plan.skipped``.
+        settings: command-line overrides ``[MODEL.]FIELD=VALUE`` (``--set``), applied on top of the suite's
+            settings for every dataset; see :func:`parse_settings`.
+        word_vectors: the GloVe-format file for models configured with ``embeddings: glove-text`` (``--glove``;
+            default ``$HARNESS_GLOVE``); checked line by line before any cell and keyed by its sha256.
 
     Raises:
         HarnessError: unknown model or config field, missing datasets under ``missing="fail"``, a dataset whose
@@ -224,13 +237,20 @@ def plan_suite(
     """
     plugins = import_plugins()
     model_names = select_models(suite, models)
+    cli = parse_settings(settings, model_names)
+    vectors_path = word_vectors_path(word_vectors)
+
+    def overrides_for(model: str, name: str) -> dict[str, Any]:
+        return {**suite.overrides_for(model, name), **cli.get(model, {})}
+
     # Every (model, dataset) config the suite can produce is resolved now, the per-dataset ones of datasets that
     # are skipped or not selected included, so that a typo anywhere in the file stops the run before any cell.
-    resolved = {
-        (model, name.lower()): resolve_config(model, suite.overrides_for(model, name), where=f"{name}: ")
+    by_name = {
+        (model, name): resolve_config(model, overrides_for(model, name), where=f"{name}: ")
         for model in model_names
         for name in suite.datasets
     }
+    resolved = {(model, name.lower()): cfg for (model, name), cfg in by_name.items()}
     resolved_device = resolve_device(device or suite.device)
     n_threads = threads or suite.threads or default_threads()
     seed_list = list(seeds) if seeds else list(suite.seeds)
@@ -251,13 +271,21 @@ def plan_suite(
         )
     if not refs:
         raise HarnessError(f"suite {suite.name}: no dataset to run (all {len(skipped)} are missing)")
+    vectors = attach_word_vectors(by_name, vectors_path, cli)  # fills embedding_path in the resolved configs
 
     cells = []
     for name, ref in dict.fromkeys(refs):
         info = dataset_identity(ref, data_dir, suite.val_fraction, suite.split_seed)
         for model in model_names:
-            overrides = suite.overrides_for(model, name)
-            config = resolved.get((model, name.lower())) or resolve_config(model, overrides)
+            overrides = overrides_for(model, name)
+            config = resolved.get((model, name.lower()))
+            if config is None:  # a dataset the suite does not list (a folder given with --datasets)
+                config = resolve_config(model, overrides, where=f"{name}: ")
+                vectors.update(attach_word_vectors({(model, name): config}, vectors_path, cli, unused_ok=True))
+            inputs = {}
+            if config.get("embeddings") == "glove-text":
+                inputs["word_vectors"] = vectors[config["embedding_path"]]
+                overrides["embedding_path"] = config["embedding_path"]
             for seed in seed_list:
                 cell = CellSpec(
                     suite=suite.name,
@@ -278,6 +306,8 @@ def plan_suite(
                     keep_models=suite.keep_models,
                     timeout=timeout if timeout is not None else suite.timeout_per_cell,
                     plugins=plugins,
+                    inputs=inputs,
+                    notes=suite.notes_for(model, name),
                     git_sha=sha,
                     git_dirty=dirty,
                 )
@@ -285,6 +315,95 @@ def plan_suite(
                 cell.dir = str(runs_dir / suite.name / name / model / f"seed-{seed}" / cell.key[:12])
                 cells.append(cell)
     return Plan(suite=suite, runs_dir=runs_dir, cells=cells, skipped=skipped)
+
+
+def parse_settings(settings: Sequence[str], model_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--set [MODEL.]FIELD=VALUE`` items as ``{model: {field: value}}`` over the models being run.
+
+    VALUE is read as YAML (``3``, ``0.5``, ``null``, ``true``, ``[4, 8]``, or a string). Without ``MODEL.``, the
+    setting applies to every model being run whose config has the field (``--set max_steps=20`` caps them all);
+    a field no such model has, or a model not being run, is an error with the closest name.
+    """
+    import yaml
+
+    from harness.models import model_registry
+
+    fields = {m: _config_fields(m) for m in model_names}
+    out: dict[str, dict[str, Any]] = {}
+    for item in settings:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise HarnessError(f"--set {item!r}: expected [MODEL.]FIELD=VALUE, e.g. --set syncxml.top_k_clusters=100")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise HarnessError(f"--set {item!r}: unreadable value ({exc})") from None
+        model, dot, name = key.strip().rpartition(".")
+        if dot:
+            try:
+                model = model_registry.canonical(model)
+            except Exception as exc:
+                raise HarnessError(f"--set {item!r}: {exc}") from None
+            if model not in fields:
+                raise HarnessError(f"--set {item!r}: {model} is not among the models being run ({', '.join(fields)})")
+            if name not in fields[model]:
+                raise HarnessError(f"--set {item!r}: {model} has no field {name!r}.{did_you_mean(name, fields[model])}")
+            targets = [model]
+        else:
+            targets = [m for m in model_names if name in fields[m]]
+            if not targets:
+                known = sorted({f for names in fields.values() for f in names})
+                raise HarnessError(
+                    f"--set {item!r}: no model being run has a field {name!r}.{did_you_mean(name, known)}"
+                )
+        for target in targets:
+            out.setdefault(target, {})[name] = value
+    return out
+
+
+def _config_fields(model: str) -> list[str]:
+    from harness.models import model_registry
+
+    config_cls = getattr(model_registry.get(model), "Config", None)
+    if config_cls is None or not dataclasses.is_dataclass(config_cls):
+        return []
+    return [f.name for f in dataclasses.fields(config_cls)]
+
+
+def attach_word_vectors(
+    resolved: dict[tuple[str, str], dict[str, Any]],
+    path: Path | None,
+    cli: dict[str, dict[str, Any]],
+    *,
+    unused_ok: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Point every ``glove-text`` config at the word-vector file and check each file once, before any cell runs.
+
+    ``path`` (``--glove`` or ``$HARNESS_GLOVE``) fills ``embedding_path`` where the suite left it empty, in
+    ``resolved`` in place. Returns ``{path: check_word_vectors(path)}`` for every file a config names.
+    """
+    from harness.data.word_vectors import WHERE_TO_GET, check_word_vectors
+
+    users = [(key, cfg) for key, cfg in resolved.items() if cfg.get("embeddings") == "glove-text"]
+    if path is not None and not users and not unused_ok:
+        raise HarnessError(
+            f"--glove/$HARNESS_GLOVE names {path}, but no model being run reads word vectors from a file "
+            "(embeddings: glove-text); leave it out, or add --set embeddings=glove-text"
+        )
+    checked: dict[str, dict[str, Any]] = {}
+    for (model, dataset), cfg in users:
+        explicit = cli.get(model, {}).get("embedding_path")
+        if cfg.get("embedding_path") is None or (path is not None and explicit is None):
+            if path is None:
+                raise HarnessError(
+                    f"{dataset}: {model} uses embeddings: glove-text but no word-vector file was given. {WHERE_TO_GET}"
+                )
+            cfg["embedding_path"] = str(path)
+        file = str(Path(cfg["embedding_path"]).expanduser().resolve())
+        cfg["embedding_path"] = file
+        if file not in checked:
+            checked[file] = check_word_vectors(file)
+    return checked
 
 
 def show_config(plan: Plan, out: TextIO) -> None:

@@ -42,6 +42,12 @@ FIELDS = (
 DEVICES = ("auto", "cpu", "cuda")
 #: The key inside a model's settings that maps dataset names to settings of their own (see :class:`Suite`).
 PER_DATASET = "per_dataset"
+#: The key, in a model's settings or in one dataset's, listing deviations from the paper the suite's values make
+#: (e.g. a dropout the official code has no value for); recorded with every result they apply to.
+NOTES = "notes"
+#: Top-level keys with this prefix hold YAML anchors shared by several models (``x-encoder: &encoder {...}``)
+#: and are otherwise ignored, as docker-compose's extension fields are.
+ANCHOR_PREFIX = "x-"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ class Suite:
             ``{model: {dataset: {field: value}}}``, written in the file as a ``per_dataset:`` mapping inside
             the model's settings. The papers tune dropouts, vocabulary caps and cluster counts per dataset;
             this is where a suite says so, and the cell key hashes the merged config.
+        notes: ``{model: {dataset: [note, ...]}}`` (``""`` for notes of every dataset): deviations from the paper
+            that the suite's values make, written as ``notes:`` lists in a model's or a dataset's settings and
+            recorded with each result among its deviations.
         default_models: the models run when ``--models`` is not given (default: every key of ``models``).
         seeds: model seeds (each is one cell per dataset x model).
         k: top-k kept per test point and the largest rank scored.
@@ -76,6 +85,7 @@ class Suite:
     datasets: tuple[str, ...] = ()
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     per_dataset: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    notes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     default_models: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
     k: int = 5
@@ -102,6 +112,15 @@ class Suite:
                     if dataset is not None and ds.lower() == dataset.lower():
                         out.update(extra)
         return out
+
+
+    def notes_for(self, model: str, dataset: str) -> list[str]:
+        """The suite's notes for ``model`` on ``dataset``: the model's own, then the dataset's."""
+        for name, by_dataset in self.notes.items():
+            if name.lower() == model.lower():
+                specific = [v for ds, v in by_dataset.items() if ds and ds.lower() == dataset.lower()]
+                return [*by_dataset.get("", []), *(n for notes in specific for n in notes)]
+        return []
 
 
 def suite_names() -> list[str]:
@@ -147,6 +166,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
 def parse_suite(name: str, spec: dict[str, Any], path: Path | None = None) -> Suite:
     """Validate a suite mapping (as read from YAML) into a :class:`Suite`; errors name the file and field."""
     where = str(path) if path is not None else f"suite {name!r}"
+    spec = {k: v for k, v in spec.items() if not str(k).startswith(ANCHOR_PREFIX)}
     for key in spec:
         if key not in FIELDS:
             raise HarnessError(f"{where}: unknown field {key!r}.{did_you_mean(str(key), list(FIELDS))}")
@@ -164,13 +184,18 @@ def parse_suite(name: str, spec: dict[str, Any], path: Path | None = None) -> Su
         raise fail("models", "must map model names to their config overrides")
     models: dict[str, dict[str, Any]] = {}
     per_dataset: dict[str, dict[str, dict[str, Any]]] = {}
+    notes: dict[str, dict[str, list[str]]] = {}
     for model, overrides in models_raw.items():
         if overrides is not None and not isinstance(overrides, dict):
             raise fail(f"models.{model}", "overrides must be a mapping of config fields to values")
         models[str(model)] = dict(overrides or {})
+        model_notes = {"": _notes(models[str(model)].pop(NOTES, []), f"models.{model}.{NOTES}", fail)}
         specific = models[str(model)].pop(PER_DATASET, None)
         if specific is not None:
             per_dataset[str(model)] = _per_dataset(specific, f"models.{model}.{PER_DATASET}", datasets, fail)
+            for ds, settings in per_dataset[str(model)].items():
+                model_notes[ds] = _notes(settings.pop(NOTES, []), f"models.{model}.{PER_DATASET}.{ds}.{NOTES}", fail)
+        notes[str(model)] = {ds: n for ds, n in model_notes.items() if n}
     default_models = _str_list(spec.get("default_models", list(models)), "default_models", fail)
     seeds = spec.get("seeds", [0])
     seeds = [seeds] if isinstance(seeds, int) else seeds
@@ -208,6 +233,7 @@ def parse_suite(name: str, spec: dict[str, Any], path: Path | None = None) -> Su
         datasets=tuple(datasets),
         models=models,
         per_dataset=per_dataset,
+        notes={m: n for m, n in notes.items() if n},
         default_models=tuple(default_models),
         seeds=tuple(int(s) for s in seeds),
         k=int(k),
@@ -244,6 +270,14 @@ def _per_dataset(value: Any, where: str, datasets: list[str], fail: Any) -> dict
             raise fail(f"{where}.{name}", f"{PER_DATASET} cannot be nested")
         out[known[str(name).lower()]] = dict(settings)
     return out
+
+
+def _notes(value: Any, where: str, fail: Any) -> list[str]:
+    """A ``notes:`` entry: one string or a list of non-empty strings."""
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise fail(where, f"must be a list of sentences, got {value!r}")
+    return [v.strip() for v in value]
 
 
 def _is_int(value: Any) -> bool:

@@ -180,3 +180,28 @@ def test_validate_catches_an_inconsistent_partition() -> None:
     c.label_cluster[c.members[0, 0]] = 1
     with pytest.raises(HarnessError, match="disagree"):
         c.validate()
+
+
+def test_verbose_labels_form_their_own_clusters_joined_at_the_eclare_level():
+    """ECLARE keeps frequent labels apart and lets them join once ordinary clusters are smaller than their set."""
+    from harness.clustering.tree import tree_with_verbose_set
+
+    Z = sp.random(1000, 60, density=0.1, random_state=3, format="csr")
+    verbose = np.zeros(1000, dtype=bool)
+    verbose[::25] = True  # 40 verbose labels among 960 ordinary ones
+    clusters = tree_with_verbose_set(Z, verbose, num_clusters=64, seed=0)
+    clusters.validate()
+    # 960 / 2^5 = 30 < 40 first at level 5: the set is split by the one level left, giving 64 + 2 clusters.
+    assert clusters.num_clusters == 66 and clusters.info["verbose_set"]["clusters"] == 2
+    assert set(clusters.label_cluster[verbose]) == {64, 65}
+    assert not np.isin(clusters.label_cluster[~verbose], [64, 65]).any()
+    ordinary = balanced_tree(Z[np.flatnonzero(~verbose)], num_clusters=64, seed=0)
+    np.testing.assert_array_equal(clusters.label_cluster[~verbose], ordinary.label_cluster)
+    # A set that only joins after the last split stays one cluster; without verbose labels it is the plain tree.
+    few = np.zeros(1000, dtype=bool)
+    few[:10] = True
+    assert tree_with_verbose_set(Z, few, num_clusters=64).num_clusters == 65
+    assert clusters_equal(
+        tree_with_verbose_set(Z, np.zeros(1000, bool), num_clusters=64), balanced_tree(Z, num_clusters=64)
+    )
+    assert tree_with_verbose_set(Z, verbose, max_leaf=16).info["verbose_set"]["clusters"] == 4  # 40 -> leaves <= 16

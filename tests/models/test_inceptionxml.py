@@ -226,6 +226,28 @@ def test_transductive_vocabulary_is_explicit(synthetic):
     assert model.card().config["vocabulary_mode"] == "transductive"
 
 
+def test_the_runner_supplies_test_titles_for_the_transductive_vocabulary(synthetic):
+    """Through the runner, FitContext.unlabelled_texts carries the test titles; val titles count as training."""
+    train, val, _ = synthetic
+    model = tiny(epochs=1, vocab_mode="transductive")
+    model.fit(train, val, ctx=FitContext(num_labels=NUM_LABELS, unlabelled_texts=["zebraword"]))
+    assert "zebraword" in model.vocab.stoi
+    val_words = {w for t in val.texts for w in clean_text(t, model.config.stopwords)}
+    assert val_words <= set(model.vocab.stoi)
+    inductive = tiny(epochs=1)
+    inductive.fit(train, val, ctx=FitContext(num_labels=NUM_LABELS, unlabelled_texts=["zebraword"]))
+    assert "zebraword" not in inductive.vocab.stoi  # a model that did not ask ignores them
+
+
+def test_nltk_stopwords_are_the_papers_list_dropped_before_lower_casing():
+    from inceptionxml.text import stopword_set
+
+    nltk = stopword_set("nltk")
+    assert len(nltk) == 179 and {"the", "don't", "mightn", "yourselves"} <= nltk and "The" not in nltk
+    assert clean_text("The cat and the hat, don't", "nltk") == ["the", "cat", "hat"]
+    assert clean_text("The cat and the hat", "none") == ["the", "cat", "and", "the", "hat"]
+
+
 def test_learns_an_easy_task():
     """10 labels, two words each, 400 training texts: the model must get (nearly) every test point right."""
     train, val, test = make_synthetic(num_labels=10, sizes=(400, 50, 100), words_per_label=2)
@@ -307,8 +329,10 @@ def test_config_round_trip_and_validation():
         InceptionXMLConfig(embeddings="word2vec")
     with pytest.raises(HarnessError):
         InceptionXMLConfig.from_dict({"epochz": 3})
+    # A suite may name glove-text and leave the file to the run (--glove); building the table without one fails.
+    cfg = InceptionXMLConfig(embeddings="glove-text")
     with pytest.raises(HarnessError, match="embedding_path"):
-        InceptionXMLConfig(embeddings="glove-text")
+        build_embeddings(cfg.embeddings, Vocabulary.build([["dog"]]), path=cfg.embedding_path)
 
 
 def test_load_refuses_a_pickled_payload(synthetic, tmp_path: Path):

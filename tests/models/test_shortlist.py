@@ -242,3 +242,16 @@ def test_shortlist_recall_is_recorded_and_reaches_one_when_every_cluster_is_shor
     assert model.shortlist_recall(ids, test.Y) <= 1.0
     model.net.top_k = model.net.index.num_clusters  # every cluster: every label is a candidate
     assert model.shortlist_recall(ids, test.Y) == pytest.approx(1.0)
+
+
+def test_syncxml_counts_test_titles_only_when_transductive(synthetic):
+    from harness.models import model_registry
+    from tests.models.synthetic import NUM_LABELS
+
+    train, val, _ = synthetic
+    cls = model_registry.get("syncxml")
+    ctx = FitContext(seed=0, num_labels=NUM_LABELS, device="cpu", unlabelled_texts=["zebraword"])
+    for mode, expected in (("transductive", True), ("train", False)):
+        model = cls(**{**cls.tiny_config(), "epochs": 1, "vocab_mode": mode})
+        model.fit(train, val, ctx=ctx)
+        assert ("zebraword" in model.vocab.stoi) is expected

@@ -25,7 +25,8 @@ def test_committed_suites_validate_and_their_overrides_resolve() -> None:
     for name in suite_names():
         suite = load_suite(name)
         for model in suite.default_models:
-            resolve_config(model, suite.overrides_for(model))  # an unknown field or bad value raises
+            for dataset in suite.datasets:  # an unknown field or bad value raises
+                resolve_config(model, suite.overrides_for(model, dataset))
     rows = {row["name"]: row for row in list_suites()}
     assert rows["offline"]["datasets"] == "wordnet-nouns"
     assert "INVALID" not in "".join(row["description"] for row in rows.values())
@@ -96,8 +97,15 @@ def test_missing_datasets_fail_with_instructions_or_are_skipped(tmp_path: Path) 
     assert "LF-AmazonTitles-131K" in text and "XMLRepository.html" in text and "--missing skip" in text
     with pytest.raises(HarnessError, match="no dataset to run"):
         plan_suite(suite, tmp_path, data_dir=str(tmp_path), missing="skip")
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("dog 0.1 0.2\ncat 0.3 -0.4\n", encoding="utf-8")
     plan = plan_suite(
-        suite, tmp_path, datasets=["AmazonTitles-670K", "synthetic-tiny"], data_dir=str(tmp_path), missing="skip"
+        suite,
+        tmp_path,
+        datasets=["AmazonTitles-670K", "synthetic-tiny"],
+        data_dir=str(tmp_path),
+        missing="skip",
+        word_vectors=vectors,
     )
     assert list(plan.skipped) == ["AmazonTitles-670K"]
     assert {c.dataset for c in plan.cells} == {"synthetic-tiny"}
