@@ -38,6 +38,8 @@ class DatasetInfo(TypedDict):
     n_labels: int
     A: float
     B: float
+    # and "rehearsal": True when the folder is a synthetic stand-in written by `harness data synth` (absent
+    # otherwise; typing.NotRequired needs Python 3.11)
 
 
 class ErrorInfo(TypedDict):
@@ -60,6 +62,9 @@ class ResultRecord(TypedDict, total=False):
     metrics_version: str
     metrics: dict[str, float]  # test-set "p@1", "ndcg@1", "psp@1", "psndcg@1", "r@1", ... (fractions)
     metrics_extra: dict[str, dict[str, float]]  # each scoring of e.g. SyncXML: {"ext": {...}, "combined": {...}}
+    # how the test metrics were computed: {"filter_pairs": n} (LF reciprocal pairs removed from predictions and
+    # truth, ECLARE's rule; 0 without a filter file), and any model inputs by content ({"word_vectors": {...}})
+    evaluation: dict[str, Any]
     val_metrics: dict[str, float]  # best-epoch validation metrics
     fit: dict[str, Any]  # FitReport: train_seconds, epochs_run, best_epoch, history
     efficiency: dict[str, Any]  # train_s, params{...}, model_bytes, flops_per_query, latency, memory, ...

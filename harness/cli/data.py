@@ -1,4 +1,4 @@
-"""``harness data info|validate|build``: inspect, check and (re)build datasets.
+"""``harness data info|validate|build|synth``: inspect, check, (re)build datasets and write rehearsal data.
 
 Usage::
 
@@ -6,6 +6,7 @@ Usage::
     harness data info LF-AmazonTitles-131K --data-dir ~/xc --json
     harness data validate ~/xc/LF-AmazonTitles-131K       # exit 1 with the one clear error if invalid
     harness data build wordnet-nouns --out /tmp/wn
+    harness data synth LF-AmazonTitles-131K --out /tmp/rh --glove   # synthetic data in the real layout
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ examples:
   harness data info ./my-dataset --json
   harness data validate ~/xc/AmazonTitles-670K
   harness data build wordnet-nouns --out /tmp/wordnet-nouns
+  harness data synth LF-AmazonTitles-131K --out /tmp/rh --glove   # rehearsal data, no download
 
 A dataset is a registered name (see `harness ls datasets`) or a folder in any XC-repository layout:
   json      trn.json.gz + tst.json.gz [+ lbl.json.gz, trn_X_Y.txt/tst_X_Y.txt, filter_labels_*.txt]
@@ -34,11 +36,11 @@ A dataset is a registered name (see `harness ls datasets`) or a folder in any XC
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``data`` and its ``info``, ``validate`` and ``build`` sub-subcommands."""
+    """Register ``data`` and its ``info``, ``validate``, ``build`` and ``synth`` sub-subcommands."""
     parser = sub.add_parser(
         "data",
-        help="inspect, validate or build datasets",
-        description="Inspect, validate or build XMC datasets.",
+        help="inspect, validate, build or synthesise datasets",
+        description="Inspect, validate or build XMC datasets, or write synthetic rehearsal data.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -84,10 +86,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--force", action="store_true", help="allow writing into an existing or shipped folder")
     build.set_defaults(func=run, data_command="build")
 
+    synth = actions.add_parser(
+        "synth",
+        help="write synthetic rehearsal data in a benchmark's exact file layout",
+        description="Write learnable synthetic data in the exact file layout of one of the paper's seven "
+        "short-text benchmarks (DIR/NAME/), to rehearse a run without the real download. Labels default to "
+        "2^b + 2^(b-2), b the paper's cluster exponent for that dataset. The data is NOT the real dataset.",
+        epilog="examples:\n  harness data synth LF-AmazonTitles-131K --out /tmp/rh --glove\n"
+        "  harness data synth AmazonTitles-670K --out /tmp/rh --labels 5000 --train 20000 --test 4000",
+        formatter_class=raw,
+    )
+    synth.add_argument("dataset", metavar="DATASET", help="one of the seven short-text benchmarks")
+    synth.add_argument("--out", type=Path, required=True, help="parent folder (later --data-dir); writes DIR/NAME/")
+    synth.add_argument("--labels", type=int, metavar="N", help="label count (default 2^b + 2^(b-2))")
+    synth.add_argument("--train", type=int, metavar="N", help="training points (default 3000)")
+    synth.add_argument("--test", type=int, metavar="N", help="test points (default 600)")
+    synth.add_argument("--seed", type=int, default=0, metavar="S", help="generator seed (default 0)")
+    synth.add_argument(
+        "--glove", action="store_true", help="also write DIR/glove.synthetic.300d.txt for most of the words"
+    )
+    synth.set_defaults(func=run, data_command="synth")
+
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen action; returns the exit status."""
-    return {"info": _info, "validate": _validate, "build": _build}[args.data_command](args)
+    actions = {"info": _info, "validate": _validate, "build": _build, "synth": _synth}
+    return actions[args.data_command](args)
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -166,5 +190,51 @@ def _build(args: argparse.Namespace) -> int:
     print(
         f"built {name} in {folder}: {len(ds.train):,} train, {len(ds.test):,} test, "
         f"{ds.num_labels:,} labels; sha256 {ds.sha256}"
+    )
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from harness.data import rehearsal as rh
+
+    name = rh.rehearsal_name(args.dataset)
+    sizes = {"n_train": args.train, "n_test": args.test}
+    folder = rh.write_rehearsal_dataset(
+        name,
+        args.out,
+        num_labels=args.labels,
+        seed=args.seed,
+        **{k: v for k, v in sizes.items() if v is not None},
+    )
+    info = rh.read_marker(folder) or {}
+    b = info["paper_cluster_bits"]
+    how = f"2^{b} + 2^{b - 2}" if info["num_labels"] == rh.default_num_labels(name) else "--labels"
+    print(f"wrote {name} rehearsal data (synthetic, NOT the real dataset) to {folder}")
+    print(
+        f"  {info['num_labels']:,} labels ({how}; paper clusters 2^{b}), {info['learnable_labels']:,} of them "
+        f"with training points; {info['n_train']:,} train, {info['n_test']:,} test; "
+        f"BoW {info['bow_vocabulary']:,} words in {info['bow_dim']:,} columns"
+    )
+    if info.get("filter_test_pairs") is not None:
+        print(f"  filter pairs: {info['filter_test_pairs']:,} test, {info['filter_train_pairs']:,} train")
+    for path in sorted(folder.iterdir()):
+        print(f"  {path.name:<24} {path.stat().st_size:>12,} bytes")
+    glove_opt = ""
+    if args.glove:
+        glove = rh.write_glove_file(folder.parent / rh.GLOVE_NAME, rh.rehearsal_vocabulary(folder))
+        total = len(glove.written) + len(glove.left_out)
+        print(
+            f"wrote {glove.path}: {len(glove.written):,} of the {total:,} title words x 300 "
+            f"({len(glove.left_out):,} left out on purpose, to exercise the out-of-vocabulary path)"
+        )
+        glove_opt = f" --glove {glove.path}"
+    # Own HARNESS_HOME and runs dir, no MLflow: the rehearsal's split manifest, cells and metrics carry the
+    # real dataset's name, and must not meet (or be reported as) the real dataset's.
+    base = folder.parent
+    print("next (a separate HARNESS_HOME, runs dir and no MLflow keep rehearsal results apart from real ones):")
+    print(f"  harness data validate {folder}")
+    print(
+        f"  HARNESS_HOME={base / 'home'} harness run --suite short-text --data-dir {base} --datasets {name}"
+        f" --runs-dir {base / 'runs'} --no-mlflow{glove_opt}"
     )
     return 0

@@ -28,18 +28,21 @@ SUBCOMMANDS = {
     "report": "harness.cli.report",
     "sync": "harness.cli.sync",
     "profile": "harness.cli.profile",
+    "published": "harness.cli.published",
 }
 
 EPILOG = """\
 examples:
   harness run --suite offline                 # the main job: every model on the embedded dataset (CPU, < 10 min)
-  harness run --suite short-text --models inceptionxml --data-dir ~/xc --seeds 0,1,2
+  harness run --suite short-text --models inceptionxml --data-dir ~/xc --glove ~/glove.6B.300d.txt --seeds 0,1,2
   harness report > results/table.md           # comparison tables from the results on disk
   harness profile --model inceptionxml --num-labels 670091 --vocab-size 66667 --embedding-dim 300 --json
   harness ls datasets                         # the embedded dataset and the paper's benchmarks
   harness data info wordnet-nouns             # XC-repository statistics and file checksums
   harness data validate ~/xc/LF-AmazonTitles-131K
   harness data build wordnet-nouns --out /tmp/wn   # rebuild the embedded dataset from WordNet 3.0
+  harness data synth LF-AmazonTitles-131K --out /tmp/rh --glove   # a stand-in in the exact layout, to rehearse
+  harness published AmazonTitles-670K          # the published numbers the report compares with, with sources
   harness evaluate --pred score.txt --truth tst_X_Y.txt --train-labels trn_X_Y.txt --A 0.6 --B 2.6 --json
 
 Datasets not shipped with the harness are read from --data-dir or $HARNESS_DATA (one folder per dataset).

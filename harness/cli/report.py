@@ -37,7 +37,9 @@ only when dataset sha256, split hash, metrics version and config agree; any othe
 flagged row. Deviations from the paper or protocol become numbered footnotes; failed cells are listed
 below their table. Accuracy values not significantly different from their column's best are marked ≈
 (paired sign-flip test over the test queries, Holm-corrected; from each cell's per_query.npz), and rows
-whose training a budget cut before convergence are marked "not converged". See docs/report.md.
+whose training a budget cut before convergence are marked "not converged". Tables of datasets with
+published numbers (harness published) show each model's published reference below its row, and Δ columns
+(ours − published, in points); --no-published leaves them out. See docs/report.md.
 """
 
 EPILOG = f"""\
@@ -47,6 +49,7 @@ examples:
   harness report --suite xc-bow,peers-pecos --merge-suites       # one table per dataset across both suites
   harness report --format latex --metrics p@1,p@5,psp@5 --out paper/table.tex --no-plot
   harness report --alpha 0.01 --resamples 20000                   # a stricter significance test
+  harness report --no-published                                   # without the published reference rows
 """
 
 
@@ -82,6 +85,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_RESAMPLES,
         help="random sign flips of the paired test (default %(default)s; 0: no test)",
     )
+    parser.add_argument(
+        "--no-published",
+        action="store_true",
+        help="leave out the published reference rows and the Δ columns (harness published)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -108,6 +116,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--alpha", str(args.alpha)]
     if args.resamples != DEFAULT_RESAMPLES:
         parts += ["--resamples", str(args.resamples)]
+    if args.no_published:
+        parts.append("--no-published")
     return shlex.join(parts)
 
 
@@ -140,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         metrics=metrics,
         merge_suites=args.merge_suites,
         significance=_significance(args.alpha, args.resamples),
+        published=not args.no_published,
     )
     for warning in report.warnings:
         log.warning("%s", warning)

@@ -82,6 +82,8 @@ class XMCDataset:
         filter_test, filter_train: ``(n, 2)`` reciprocal-pair filters of LF sets, or ``None``.
         files: ``relative path -> sha256`` of every data file read.
         spec: the registry entry, or ``None`` for a user's own folder.
+        rehearsal: the folder is a synthetic stand-in written by ``harness data synth`` (it carries the real
+            dataset's name and layout, not its data); results and reports say so.
     """
 
     name: str
@@ -99,6 +101,7 @@ class XMCDataset:
     filter_train: np.ndarray | None = None
     files: dict[str, str] = field(default_factory=dict)
     spec: DatasetSpec | None = None
+    rehearsal: bool = False
 
     def __post_init__(self) -> None:
         for split, part in (("train", self.train), ("test", self.test)):

@@ -26,6 +26,8 @@ from harness.registry import did_you_mean
 
 log = logging.getLogger(__name__)
 
+#: The file ``harness data synth`` puts in a rehearsal folder (harness.data.rehearsal.MARKER); not hashed.
+REHEARSAL_MARKER = "rehearsal.json"
 _JSON = {s: (f"{s}.json", f"{s}.raw.json") for s in ("trn", "tst", "lbl")}
 _LIGHTXML = ("train_raw_texts.txt", "test_raw_texts.txt", "train_labels.txt", "test_labels.txt")
 #: Every file name the harness recognises; each present one is hashed into the dataset identity.
@@ -172,7 +174,10 @@ def load_dataset(
     loader = {"json": _load_json, "rawtext": _load_rawtext, "sparse": _load_sparse, "combined": _load_combined}
     parts = loader[layout](root, spec, features)
     num_labels = parts["train"].Y.shape[1]
-    if spec is not None and spec.num_labels is not None and spec.num_labels != num_labels:
+    rehearsal = (root / REHEARSAL_MARKER).is_file()
+    if rehearsal:
+        log.warning("%s: synthetic rehearsal data (%d labels), not the real %s", root, num_labels, root.name)
+    elif spec is not None and spec.num_labels is not None and spec.num_labels != num_labels:
         raise HarnessError(
             f"{root}: the files have {num_labels} labels but {spec.name} has {spec.num_labels};"
             " is this the right folder?"
@@ -185,6 +190,7 @@ def load_dataset(
         A=A if A is not None else (spec.A if spec is not None else DEFAULT_A),
         B=B if B is not None else (spec.B if spec is not None else DEFAULT_B),
         spec=spec,
+        rehearsal=rehearsal,
         **parts,
     )
     ds.filter_test = _filters(root, "filter_labels_test.txt", len(ds.test), num_labels)

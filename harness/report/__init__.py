@@ -43,6 +43,7 @@ def load_report(
     metrics: Sequence[str] | None = None,
     merge_suites: bool = False,
     significance: SignificanceSettings | None = SignificanceSettings(),  # noqa: B008 - frozen, safe to share
+    published: bool = True,
 ) -> Report:
     """Read every ``result.json`` under ``runs_dir`` and aggregate them (see :func:`build_report`).
 
@@ -64,6 +65,7 @@ def load_report(
         merge_suites=merge_suites,
         per_query=_per_query_loader(cell_dirs),
         significance=significance,
+        published=published,
     )
 
 

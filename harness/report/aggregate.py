@@ -18,7 +18,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.registry import did_you_mean
@@ -32,6 +32,9 @@ from harness.report.fields import (
 )
 from harness.report.significance import Comparison, PerQueryLoader, SignificanceSettings, compare_with_best
 from harness.results import ResultRecord
+
+if TYPE_CHECKING:
+    from harness.published.compare import Reference, TableReferences
 
 DEFAULT_METRICS = ("p@1", "p@3", "p@5", "psp@1", "psp@3", "psp@5")
 
@@ -110,6 +113,15 @@ class Table:
     failed: list[ResultRecord]
     reference: CompatKey | None
     best: dict[str, set[int]] = field(default_factory=dict)  # column key -> indices of bold rows
+    #: Published numbers beside the rows (harness.published); None where the dataset has none, so such a
+    #: table renders exactly as without them. Never rows: they take no part in bold or the test.
+    published: TableReferences | None = None
+
+    @property
+    def rehearsal(self) -> bool:
+        """The results come from a synthetic stand-in (``harness data synth``) carrying the dataset's name."""
+        records = [r for row in self.rows for r in row.records] + self.failed
+        return any((r.get("dataset") or {}).get("rehearsal") for r in records)
 
 
 @dataclass
@@ -138,6 +150,7 @@ def build_report(
     merge_suites: bool = False,
     per_query: PerQueryLoader | None = None,
     significance: SignificanceSettings | None = SignificanceSettings(),  # noqa: B008 - frozen, safe to share
+    published: bool = True,
 ) -> Report:
     """Aggregate records into tables.
 
@@ -151,6 +164,8 @@ def build_report(
         per_query: reads a record's per-query values (``per_query.npz``) for the paired significance test;
             ``None`` is the same as "no cell has any" (no marks, and the legend says so).
         significance: test level and resamples; ``None`` switches the test off.
+        published: put the published reference of each model (harness/published) beside its rows, with
+            deltas, in tables of datasets that have published numbers.
 
     Raises:
         HarnessError: no records, an unknown suite, or an unknown metric.
@@ -181,6 +196,8 @@ def build_report(
     n_comparisons = 0
     if significance is not None:
         n_comparisons = _test_significance(tables, columns, per_query, significance, notes, warnings)
+    if published:
+        attach_published(tables)
     return Report(
         tables=tables,
         columns=columns,
@@ -197,6 +214,39 @@ def build_report(
         significance=significance,
         n_comparisons=n_comparisons,
     )
+
+
+def attach_published(tables: Iterable[Table]) -> None:
+    """Look up each table's published references (after bold and the test, which must never see them)."""
+    from harness.published.compare import table_references
+
+    for table in tables:
+        table.published = table_references(table.dataset, [row.model for row in table.rows])
+
+
+def delta_columns(report: Report, table: Table) -> list[Column]:
+    """The accuracy columns of ``table`` that get an "ours − published" column; empty without references."""
+    if table.published is None:
+        return []
+    keys = table.published.delta_keys([c.key for c in report.columns if c.kind == "accuracy"])
+    return [c for c in report.columns if c.key in keys]
+
+
+def row_delta(table: Table, row: Row, col: Column) -> float | None:
+    """Ours minus published for one cell, in points; ``None`` without a reference value or a mean."""
+    ref = table.published.references.get(row.model) if table.published else None
+    stat = row.stats.get(col.key)
+    return None if ref is None or stat is None else ref.delta(col.key, stat.mean)
+
+
+def reference_after(table: Table, index: int) -> Reference | None:
+    """The reference to show after row ``index``: the model's, once, after its last row (rows are by model)."""
+    if table.published is None:
+        return None
+    model = table.rows[index].model
+    if index + 1 < len(table.rows) and table.rows[index + 1].model == model:
+        return None
+    return table.published.references.get(model)
 
 
 #: Footnote of a comparable row that could not be tested (its cells predate per_query.npz).

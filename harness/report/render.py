@@ -17,7 +17,17 @@ import io
 from collections.abc import Callable
 
 from harness.errors import HarnessError
-from harness.report.aggregate import Column, Report, Row, Stat, Table, not_converged_reasons
+from harness.report.aggregate import (
+    Column,
+    Report,
+    Row,
+    Stat,
+    Table,
+    delta_columns,
+    not_converged_reasons,
+    reference_after,
+    row_delta,
+)
 from harness.report.fields import fit_stop, humanise_count, humanise_seconds
 
 LEGEND = (
@@ -56,6 +66,16 @@ NOT_CONVERGED_LEGEND = (
 )
 
 
+PUBLISHED_LEGEND = (
+    "*Published* rows (in italics, below the model they belong to) are numbers from the literature "
+    "(harness/published/published.csv; `harness published DATASET` lists them with their sources), printed as "
+    "their source rounds them. They were measured on other hardware, with other code and often other "
+    "preprocessing, so they give context and take no part in bold or the significance test. Δ: ours − "
+    "published, in percentage points. A single-model reference is preferred; an ensemble is used only when no "
+    "single model is published, and is labelled."
+)
+
+
 def legend_lines(report: Report) -> list[str]:
     """The legend paragraphs of a report: always the columns, then significance and convergence as they apply."""
     lines = [LEGEND]
@@ -72,7 +92,42 @@ def legend_lines(report: Report) -> list[str]:
         lines.append(NO_SIGNIFICANCE_LEGEND)
     if any(row.not_converged for table in report.tables for row in table.rows):
         lines.append(NOT_CONVERGED_LEGEND)
+    if any(table.published is not None for table in report.tables):
+        lines.append(PUBLISHED_LEGEND)
     return lines
+
+
+def format_delta(value: float | None) -> str:
+    """``+1.67`` / ``-0.45`` points; empty where there is nothing to subtract."""
+    return "" if value is None else f"{value:+.2f}"
+
+
+def _n_accuracy(report: Report) -> int:
+    """Accuracy columns come first; delta columns are spliced in right after them."""
+    return sum(1 for c in report.columns if c.kind == "accuracy")
+
+
+def _reference_row(table: Table, index: int, report: Report, deltas: list[Column]) -> tuple[str, list[str]] | None:
+    """Label and value cells (after model and n) of the published row that follows row ``index``, or ``None``.
+
+    Values are the source's printed text; cost columns stay empty because published costs were measured on
+    other machines (``harness published`` lists them).
+    """
+    ref = reference_after(table, index)
+    if ref is None:
+        return None
+    cells = [(ref.text(c.key) or "—") if c.kind == "accuracy" else "" for c in report.columns]
+    cells[_n_accuracy(report) : _n_accuracy(report)] = [""] * len(deltas)
+    return ref.label, cells
+
+
+def published_lines(table: Table) -> list[str]:
+    """One line per model of a table with published numbers: its reference and caveats, or why there is none."""
+    refs = table.published
+    if refs is None:
+        return []
+    models = dict.fromkeys(row.model for row in table.rows)
+    return [f"{m}: {refs.references[m].message if m in refs.references else refs.missing[m]}" for m in models]
 
 
 def tie_mark(row: Row, col: Column) -> bool:
@@ -113,7 +168,9 @@ def _title(report: Report) -> str:
 
 def _section(table: Table, report: Report) -> str:
     many = len({t.suite for t in report.tables}) > 1
-    return f"{table.suite} / {table.dataset}" if many else table.dataset
+    name = f"{table.suite} / {table.dataset}" if many else table.dataset
+    # A rehearsal carries the real dataset's name (and so its published rows): the title must say it is not.
+    return f"{name} (synthetic rehearsal data, not the real dataset)" if table.rehearsal else name
 
 
 def _failure_line(rec: dict) -> tuple[str, str, str]:
@@ -140,17 +197,29 @@ def _markdown(report: Report, command: str) -> str:
         out += [f"> **Warning:** {_md_escape(warning)}", ""]
     for table in report.tables:
         out += [f"## {_section(table, report)}", ""]
-        out.append("| Model | n | " + " | ".join(c.label for c in report.columns) + " |")
-        out.append("|:--|--:|" + "--:|" * len(report.columns))
+        deltas, at = delta_columns(report, table), 2 + _n_accuracy(report)
+        head = ["Model", "n", *(c.label for c in report.columns)]
+        head[at:at] = [f"Δ {c.label}" for c in deltas]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|:--|--:|" + "--:|" * (len(head) - 2))
         for i, row in enumerate(table.rows):
             cells = [_md_escape(row.label) + _markers(row, "md"), str(len(row.records))]
             for col in report.columns:
                 text = format_stat(row.stats.get(col.key), col)
                 text = f"**{text}**" if i in table.best.get(col.key, ()) else text
                 cells.append(f"{text} {TIE_MARK}" if tie_mark(row, col) else text)
+            cells[at:at] = [format_delta(row_delta(table, row, c)) for c in deltas]
             out.append("| " + " | ".join(cells) + " |")
+            published = _reference_row(table, i, report, deltas)
+            if published is not None:
+                label, ref_cells = published
+                out.append("| " + " | ".join([f"↳ *{_md_escape(label)}*", "", *ref_cells]) + " |")
         if not table.rows:
             out.append("| (no finished cell) | 0 |" + " |" * len(report.columns))
+        lines = published_lines(table)
+        if lines and table.published is not None:
+            out += ["", f"Published references (`harness published {table.published.dataset}`):", ""]
+            out += [f"- {_md_escape(line)}" for line in lines]
         if table.failed:
             out += ["", "Failed cells:", ""]
             for rec in table.failed:
@@ -204,6 +273,12 @@ def _csv(report: Report, command: str) -> str:
         header += [f"{col.key}_vs_best", f"{col.key}_p_holm"]
     header += ["converged", "stop_reasons"]
     header += ["n_failed", "dataset_sha256", "split_hash", "metrics_version", "notes"]
+    # Published columns only when some table has published numbers, so other reports keep their layout.
+    published = any(t.published is not None for t in report.tables)
+    if published:
+        header += ["published_reference"]
+        for col in accuracy:
+            header += [f"{col.key}_published", f"{col.key}_delta"]
     writer.writerow(header)
     for table in report.tables:
         for i, row in enumerate(table.rows):
@@ -236,8 +311,23 @@ def _csv(report: Report, command: str) -> str:
             n_failed = sum(1 for r in table.failed if r["model"] == row.model)
             notes = " | ".join(f"[{n}] {report.footnotes[n - 1]}" for n in row.notes)
             line += [n_failed, *row.compat, notes]
+            if published:
+                line += _csv_published(table, row, accuracy)
             writer.writerow(line)
     return buf.getvalue()
+
+
+def _csv_published(table: Table, row: Row, accuracy: list[Column]) -> list[object]:
+    """Reference sentence (or why none), then published value (as printed) and delta per accuracy column."""
+    refs = table.published
+    ref = refs.references.get(row.model) if refs else None
+    if ref is None:
+        return [refs.missing.get(row.model, "") if refs else "", *[""] * (2 * len(accuracy))]
+    out: list[object] = [ref.message]
+    for col in accuracy:
+        delta = row_delta(table, row, col)
+        out += [ref.text(col.key) or "", "" if delta is None else repr(delta)]
+    return out
 
 
 def _stop_reasons(row: Row) -> str:
@@ -261,6 +351,12 @@ _LATEX_SPECIALS = {
     "≈": r"$\approx$",
     "α": r"$\alpha$",
     "±": r"$\pm$",
+    # Published references: the XC repository's marks and the delta columns.
+    "♦": r"$\diamond$",
+    "†": r"$\dagger$",
+    "‡": r"$\ddagger$",
+    "Δ": r"$\Delta$",
+    "−": "$-$",
 }
 
 
@@ -277,13 +373,16 @@ def _latex(report: Report, command: str) -> str:
         "",
     ]
     for table in report.tables:
+        deltas, at = delta_columns(report, table), 2 + _n_accuracy(report)
+        head = ["Model", "$n$", *(_tex(c.label) for c in report.columns)]
+        head[at:at] = [r"$\Delta$ " + _tex(c.label) for c in deltas]
         out += [
             r"\begin{table}[t]",
             r"\centering",
             r"\caption{" + _tex(_section(table, report)) + r": mean $\pm$ std over seeds; accuracy in \%.}",
-            r"\begin{tabular}{lr" + "r" * len(report.columns) + "}",
+            r"\begin{tabular}{lr" + "r" * (len(head) - 2) + "}",
             r"\toprule",
-            "Model & $n$ & " + " & ".join(_tex(c.label) for c in report.columns) + r" \\",
+            " & ".join(head) + r" \\",
             r"\midrule",
         ]
         for i, row in enumerate(table.rows):
@@ -292,8 +391,14 @@ def _latex(report: Report, command: str) -> str:
                 text = _tex(format_stat(row.stats.get(col.key), col))
                 text = r"\textbf{" + text + "}" if i in table.best.get(col.key, ()) else text
                 cells.append(text + r"$^{\approx}$" if tie_mark(row, col) else text)
+            cells[at:at] = [_tex(format_delta(row_delta(table, row, c))) for c in deltas]
             out.append(" & ".join(cells) + r" \\")
+            published = _reference_row(table, i, report, deltas)
+            if published is not None:
+                label, ref_cells = published
+                out.append(" & ".join([r"\textit{" + _tex(label) + "}", "", *map(_tex, ref_cells)]) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+        out += [r"% published: " + line for line in published_lines(table)]
         for rec in table.failed:
             kind, message, key = _failure_line(rec)
             out.append(f"% failed: {rec['model']} seed {rec['seed']}: {kind} (cell {key}) {message}")

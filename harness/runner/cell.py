@@ -229,6 +229,10 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
             "status": "ok",
             "metrics": metrics,
             "metrics_extra": metrics_extra,
+            "evaluation": {
+                "filter_pairs": int(len(ds.filter_test)) if ds.filter_test is not None else 0,
+                "inputs": spec.inputs,
+            },
             "val_metrics": dict(report.best_val),
             "fit": _finite_or_none(asdict(report)),
             "efficiency": _finite_or_none(efficiency),

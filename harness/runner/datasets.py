@@ -56,7 +56,7 @@ def dataset_identity(ref: str, data_dir: str | None, val_fraction: float, split_
 
     ds = load_dataset(ref, data_dir=data_dir)
     _, val_idx, manifest = get_split(ds, seed=split_seed, fraction=val_fraction)
-    return {
+    info: dict[str, Any] = {
         "name": ds.name,
         "sha256": ds.sha256,
         "split_manifest_hash": manifest.manifest_hash,
@@ -67,3 +67,6 @@ def dataset_identity(ref: str, data_dir: str | None, val_fraction: float, split_
         "A": ds.A,
         "B": ds.B,
     }
+    if ds.rehearsal:
+        info["rehearsal"] = True
+    return info

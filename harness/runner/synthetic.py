@@ -14,11 +14,13 @@ and therefore the cell keys never change from one machine to another.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import random
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,30 +54,44 @@ def is_synthetic(name: str) -> bool:
     return name.lower() in SYNTHETIC
 
 
-def _word(rng: random.Random, used: set[str]) -> str:
+def new_word(rng: random.Random, used: set[str], syllables: int = 3) -> str:
+    """A pronounceable lower-case word of ``syllables`` syllables not in ``used`` (added to it).
+
+    There are ``16 ** syllables`` such words; ask for well under that many (the draw is by rejection).
+    Shared with :mod:`harness.data.rehearsal`, which needs more syllables for larger vocabularies.
+    """
     while True:
-        word = "".join(_SYLLABLES[int(rng.random() * len(_SYLLABLES))] for _ in range(3))
+        word = "".join(_SYLLABLES[int(rng.random() * len(_SYLLABLES))] for _ in range(syllables))
         if word not in used:
             used.add(word)
             return word
+
+
+def zipf_sampler(rng: random.Random, n: int, exponent: float = 0.8) -> Callable[[], int]:
+    """A function drawing ranks ``0..n-1`` with probability proportional to ``1 / (rank + 1) ** exponent``.
+
+    One ``rng.random()`` per draw, inverted by bisection over the cumulative weights (the first rank whose
+    cumulative weight reaches the draw), so the stream of ranks depends only on ``rng``'s stream.
+    """
+    cumulative, total = [], 0.0
+    for rank in range(n):
+        total += 1.0 / (rank + 1) ** exponent
+        cumulative.append(total)
+
+    def draw() -> int:
+        return bisect.bisect_left(cumulative, rng.random() * total)
+
+    return draw
 
 
 def generate(spec: SyntheticSpec) -> dict[str, list[dict]]:
     """The JSON-lines records of ``trn``, ``tst`` and ``lbl`` for ``spec`` (pure function of the spec)."""
     rng = random.Random(spec.seed)
     used: set[str] = set()
-    topics = [[_word(rng, used) for _ in range(spec.topic_words)] for _ in range(spec.n_labels)]
-    noise = [_word(rng, used) for _ in range(spec.noise_words)]
+    topics = [[new_word(rng, used) for _ in range(spec.topic_words)] for _ in range(spec.n_labels)]
+    noise = [new_word(rng, used) for _ in range(spec.noise_words)]
     # A Zipf-like label prior gives head and tail labels, so PSP@k differs from P@k as on real data.
-    weights = [1.0 / (rank + 1) ** 0.8 for rank in range(spec.n_labels)]
-    cumulative, total = [], 0.0
-    for w in weights:
-        total += w
-        cumulative.append(total)
-
-    def draw_label() -> int:
-        u = rng.random() * total
-        return next(i for i, c in enumerate(cumulative) if c >= u)
+    draw_label = zipf_sampler(rng, spec.n_labels)
 
     def point(uid: str) -> dict:
         count = 1 + int(rng.random() * spec.max_labels)

@@ -113,7 +113,6 @@ class Suite:
                         out.update(extra)
         return out
 
-
     def notes_for(self, model: str, dataset: str) -> list[str]:
         """The suite's notes for ``model`` on ``dataset``: the model's own, then the dataset's."""
         for name, by_dataset in self.notes.items():
