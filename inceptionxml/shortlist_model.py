@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCORINGS = ("ext", "combined")
+CLUSTER_FEATURES = ("text", "bow")
 VAL_KEYS = ("p@1", "p@3", "p@5", "psp@1", "psp@3", "psp@5")
 FORMAT_VERSION = 1
 
@@ -66,6 +67,13 @@ class ShortlistFields:
         metadata={"help": "features kept per label after the graph augmentation (None: cluster_top_features)"},
     )
     cluster_seed: int = field(default=0, metadata={"help": "seed of the clustering (fixed across training seeds)"})
+    cluster_features: str = field(
+        default="text",
+        metadata={
+            "help": "'text': TF-IDF of the titles (computed by the harness); 'bow': the dataset's shipped BoW "
+            "(trn_X_Xf.txt), as the official SyncXML code, or the titles' TF-IDF when a dataset ships none"
+        },
+    )
     cluster_verbose_set: bool = field(
         default=False,
         metadata={"help": "ECLARE's verbose-label set: labels on > 500 points clustered apart (SyncXML paper: on)"},
@@ -95,6 +103,8 @@ class ShortlistFields:
             raise HarnessError(f"max_leaf must be >= 1, got {self.max_leaf}")
         if self.top_k_clusters < 1:
             raise HarnessError(f"top_k_clusters must be >= 1, got {self.top_k_clusters}")
+        if self.cluster_features not in CLUSTER_FEATURES:
+            raise HarnessError(f"cluster_features must be one of {CLUSTER_FEATURES}, got {self.cluster_features!r}")
         if self.score not in SCORINGS:
             raise HarnessError(f"score must be one of {SCORINGS}, got {self.score!r}")
         if self.meta_epoch < 0:
@@ -206,9 +216,12 @@ class ShortlistModel(XMCModel):
         y = train.Y.tocsr()
         if y.shape[1] != num_labels:
             raise HarnessError(f"train has {y.shape[1]} label columns but ctx says {num_labels}")
-        if train.texts is not None:
-            return build_label_clusters(y, texts=list(train.texts), config=ccfg)
-        return build_label_clusters(y, X=train.X, config=ccfg)
+        use_bow = train.X is not None and (self.config.cluster_features == "bow" or train.texts is None)
+        if self.config.cluster_features == "bow" and train.X is None:
+            log.warning("%s: cluster_features='bow' but the dataset ships no BoW features; using the titles", self.name)
+        if use_bow:
+            return build_label_clusters(y, X=train.X, config=ccfg)
+        return build_label_clusters(y, texts=list(train.texts), config=ccfg)
 
     def fit(self, train: SplitData, val: SplitData, *, ctx: FitContext) -> FitReport:
         """Cluster the labels, build the text side and the heads, train, and keep the best epoch on ``val``."""
@@ -227,6 +240,7 @@ class ShortlistModel(XMCModel):
             "max_size": int(clusters.members.shape[1]),
             "min_size": int(np.min(clusters.sizes)),
             "seconds": round(cluster_s, 3),
+            "features": {"source": (clusters.info.get("features") or {}).get("source")},
             **{k: v for k, v in clusters.info.items() if isinstance(v, (int, float, str, bool, type(None)))},
         }
         with seed_everything(ctx.seed, deterministic=self.device.type == "cpu"):
@@ -477,13 +491,19 @@ class ShortlistModel(XMCModel):
             f"epoch selected on a validation split by val {cfg.select_metric} of the reported '{cfg.score}' "
             "scoring (official code: best on the test set); both scorings are recorded",
         ]
+        source = (self.cluster_info.get("features") or {}).get("source") if self.cluster_info else None
+        over = (
+            "the dataset's shipped BoW features (trn_X_Xf.txt, as the official code)"
+            if source == "X"
+            else "the harness's word 1–2-gram TF-IDF of the titles (official code: the shipped trn_X_Xf.txt)"
+        )
         if cfg.cluster_graph:
-            out.append("clusters: graph-augmented PIFA over the harness's word 1–2-gram TF-IDF of the titles")
+            out.append(f"clusters: graph-augmented PIFA over {over}")
             if cfg.cluster_graph_top_features is not None:
                 out.append(
                     f"{cfg.cluster_graph_top_features} features kept per label after the graph augmentation "
                     f"(ECLARE: {cfg.cluster_top_features}, as before it)"
                 )
         else:
-            out.append("clusters: PIFA over the harness's word 1–2-gram TF-IDF of the titles, no label graph")
+            out.append(f"clusters: PIFA over {over}, no label graph")
         return out

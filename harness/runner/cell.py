@@ -134,7 +134,9 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
     progress = ProgressWriter(cell_dir / PROGRESS_FILE)
     progress.phase("data")
 
-    ds = load_dataset(spec.dataset_ref, data_dir=spec.data_dir)
+    # The shipped BoW features are read only for a model that clusters on them (SyncXML's paper profile).
+    bow = spec.config.get("cluster_features") == "bow"
+    ds = load_dataset(spec.dataset_ref, data_dir=spec.data_dir, features=True if bow else None)
     train, val, manifest = split_train(ds, seed=spec.split_seed, fraction=spec.val_fraction)
     if (ds.sha256, manifest.manifest_hash) != (spec.dataset_info["sha256"], spec.dataset_info["split_manifest_hash"]):
         raise HarnessError(f"{ds.name} changed on disk since the run was planned (sha256 or split differs)")

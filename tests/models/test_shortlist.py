@@ -255,3 +255,25 @@ def test_syncxml_counts_test_titles_only_when_transductive(synthetic):
         model = cls(**{**cls.tiny_config(), "epochs": 1, "vocab_mode": mode})
         model.fit(train, val, ctx=ctx)
         assert ("zebraword" in model.vocab.stoi) is expected
+
+
+def test_clusters_use_the_shipped_bow_only_when_asked_and_shipped(synthetic, tmp_path, monkeypatch):
+    import scipy.sparse as sp
+
+    from harness.data.dataset import SplitData
+    from harness.errors import HarnessError
+    from harness.models import model_registry
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    train, _, _ = synthetic
+    cls = model_registry.get("syncxml")
+    rng = np.random.default_rng(0)
+    bow = sp.csr_matrix(rng.random((len(train), 30)) * (rng.random((len(train), 30)) < 0.2))
+    with_bow = SplitData(train.Y, train.texts, bow)
+    asked = cls(**{**cls.tiny_config(), "cluster_features": "bow"})
+    assert asked._clusters(with_bow, train.Y.shape[1]).info["features"]["source"] == "X"
+    assert asked._clusters(train, train.Y.shape[1]).info["features"]["source"] == "tfidf"  # none shipped: titles
+    default = cls(**cls.tiny_config())
+    assert default._clusters(with_bow, train.Y.shape[1]).info["features"]["source"] == "tfidf"
+    with pytest.raises(HarnessError, match="cluster_features"):
+        cls(**{**cls.tiny_config(), "cluster_features": "words"})

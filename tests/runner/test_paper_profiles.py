@@ -96,6 +96,7 @@ def test_inceptionxml_and_syncxml_profiles_equal_methods_md(suite, dataset: str)
     assert (sync["meta_dropout"], sync["ext_dropout"]) == (p_meta[0], p_ext_sync[0])
     assert (sync["top_k_clusters"], sync["meta_epoch"], sync["meta_scale"]) == (800, 10, 1.0)
     assert sync["cluster_graph"] and sync["cluster_verbose_set"] and sync["cluster_top_features"] == 1000
+    assert sync["cluster_features"] == "bow"  # PIFA over the shipped trn_X_Xf.txt, as the official code
     assert sync["hidden_dims"] == (300 if dataset == "AmazonTitles-3M" else None)  # None: h's width, 480
     # Every value of our choosing is declared, so each result of the cell lists it among its deviations.
     chosen = {

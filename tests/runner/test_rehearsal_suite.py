@@ -93,6 +93,8 @@ def test_paper_profiles_cluster_at_the_configured_b_and_filter_lf_pairs(rehearsa
         assert sync["config"]["num_clusters"] == clusters
         assert sync["card"]["config"]["derived"]["num_clusters"] >= clusters  # + ECLARE's verbose set, if any
         assert sync["config"]["stopwords"] == "nltk" and sync["config"]["vocab_mode"] == "transductive"
+        assert sync["card"]["config"]["clusters"]["features"]["source"] == "X"  # the shipped trn_X_Xf.txt
+        assert records[(dataset, "lightxml")]["card"]["config"]["clusters"]["features"]["source"] == "tfidf"
         vectors = sync["evaluation"]["inputs"]["word_vectors"]
         assert vectors["dim"] == 300 and len(vectors["sha256"]) == 64
     assert records[(LF, "syncxml")]["evaluation"]["filter_pairs"] > 0
