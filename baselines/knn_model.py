@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from baselines.knn import CharNgramKNN
 from harness.errors import HarnessError
+from harness.models.config_types import AT_LEAST_ONE, check_ranges
 from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel, config_from_dict
 
 if TYPE_CHECKING:
@@ -43,21 +44,30 @@ class KNNConfig:
     """Features, the neighbour grid and how the neighbour count is chosen."""
 
     features: str = field(default="auto", metadata={"help": "auto: char n-grams of text, else BoW; text; bow"})
-    ngram_range: tuple[int, int] = field(default=(3, 5), metadata={"help": "character n-gram lengths"})
+    ngram_range: tuple[int, int] = field(default=(3, 5), metadata={"help": "character n-gram lengths", **AT_LEAST_ONE})
     analyzer: str = field(default="char_wb", metadata={"help": "n-grams inside word boundaries"})
     sublinear_tf: bool = field(default=True, metadata={"help": "1 + log(tf)"})
-    min_df: int = field(default=1, metadata={"help": "drop n-grams in fewer training texts"})
-    n_neighbors: int | None = field(default=None, metadata={"help": "fixed neighbour count (None: tune on val)"})
-    n_neighbors_grid: tuple[int, ...] = field(default=(5, 10, 20, 30, 50), metadata={"help": "tuning grid"})
+    min_df: int = field(default=1, metadata={"help": "drop n-grams in fewer training texts", **AT_LEAST_ONE})
+    n_neighbors: int | None = field(
+        default=None, metadata={"help": "fixed neighbour count (None: tune on val)", **AT_LEAST_ONE}
+    )
+    n_neighbors_grid: tuple[int, ...] = field(
+        default=(5, 10, 20, 30, 50), metadata={"help": "tuning grid", **AT_LEAST_ONE}
+    )
     select_metric: str = field(default="ndcg@5", metadata={"help": "validation metric that picks the count"})
-    batch_size: int = field(default=512, metadata={"help": "query rows per similarity block (memory bound)"})
+    batch_size: int = field(
+        default=512, metadata={"help": "query rows per similarity block (memory bound)", **AT_LEAST_ONE}
+    )
 
     def __post_init__(self) -> None:
+        check_ranges(self)  # counts >= 1 (n-gram lengths, neighbours, batch): the fields' metadata
         if self.features not in ("auto", "text", "bow"):
             raise HarnessError(f"features must be auto, text or bow, got {self.features!r}")
         grid = tuple(int(n) for n in self.n_neighbors_grid)
         if not grid or min(grid) < 1 or (self.n_neighbors is not None and self.n_neighbors < 1):
             raise HarnessError("n_neighbors and every grid value must be >= 1")
+        if len(self.ngram_range) != 2 or self.ngram_range[0] > self.ngram_range[1]:
+            raise HarnessError(f"ngram_range must be [shortest, longest], got {list(self.ngram_range)}")
         object.__setattr__(self, "n_neighbors_grid", tuple(sorted(set(grid))))
         object.__setattr__(self, "ngram_range", (int(self.ngram_range[0]), int(self.ngram_range[1])))
 
@@ -76,6 +86,7 @@ class KNNModel(XMCModel):
 
     name = "knn"
     Config = KNNConfig
+    predicts_from_features = True  # neighbours of a BoW row as well as of a title
     flops_na_reason = (
         "not applicable: a nearest-neighbour search over the stored training rows, not a neural network; a query "
         "costs one sparse product with the training matrix. Compare by model_bytes and per-query latency"

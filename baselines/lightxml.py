@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.models.config_types import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE
 from harness.models.deviations import changed_settings
 from inceptionxml.adapter import schedule_deviations
 from inceptionxml.config import InceptionXMLConfig
@@ -36,15 +37,25 @@ LIGHTXML_CITATION = (
 class LightXMLConfig(InceptionXMLConfig, ShortlistFields):
     """InceptionXML's encoder settings plus LightXML's shortlist (§3.2–§3.3); optimiser as InceptionXML's."""
 
-    max_leaf: int | None = field(default=100, metadata={"help": "LightXML: clusters of at most 100 labels"})
+    max_leaf: int | None = field(
+        default=100, metadata={"help": "LightXML: clusters of at most 100 labels", **AT_LEAST_ONE}
+    )
     cluster_graph: bool = field(default=False, metadata={"help": "LightXML clusters plain PIFA (no label graph)"})
-    top_k_clusters: int = field(default=10, metadata={"help": "clusters shortlisted per query (LightXML default)"})
-    meta_epoch: int = field(default=0, metadata={"help": "LightXML has no detached phase"})
+    top_k_clusters: int = field(
+        default=10, metadata={"help": "clusters shortlisted per query (LightXML default)", **AT_LEAST_ONE}
+    )
+    meta_epoch: int = field(default=0, metadata={"help": "LightXML has no detached phase", **NON_NEGATIVE})
     missing_positives: bool = field(default=True, metadata={"help": "positives outside the shortlist are trained"})
     score: str = field(default="combined", metadata={"help": "LightXML scores σ(ext)·σ(meta)"})
-    feature_dropout: float = field(default=0.5, metadata={"help": "dropout on h before both heads (LightXML)"})
-    bottleneck_dim: int = field(default=300, metadata={"help": "label-query width (LightXML hidden_dim 300-500)"})
-    eval_batch_size: int = field(default=256, metadata={"help": "batch for validation/inference (× candidates)"})
+    feature_dropout: float = field(
+        default=0.5, metadata={"help": "dropout on h before both heads (LightXML)", **DROPOUT}
+    )
+    bottleneck_dim: int = field(
+        default=300, metadata={"help": "label-query width (LightXML hidden_dim 300-500)", **AT_LEAST_ONE}
+    )
+    eval_batch_size: int = field(
+        default=256, metadata={"help": "batch for validation/inference (× candidates)", **AT_LEAST_ONE}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

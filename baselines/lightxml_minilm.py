@@ -24,8 +24,9 @@ import torch
 from torch import nn
 
 from baselines.lightxml import LIGHTXML_CITATION, framework_deviations
-from baselines.minilm import MINILM_LAYERS, MiniLMEncoder, MiniLMTokenizer, trim_padding
+from baselines.minilm import MAX_POSITIONS, MINILM_LAYERS, MiniLMEncoder, MiniLMTokenizer, trim_padding
 from harness.errors import HarnessError
+from harness.models.config_types import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE, POSITIVE, check_ranges
 from harness.models.contract import FitContext, config_from_dict
 from harness.models.deviations import changed_settings
 from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
@@ -35,59 +36,81 @@ from inceptionxml.train import TrainSettings
 if TYPE_CHECKING:
     from harness.data.dataset import SplitData
 
+#: [CLS] and [SEP] need two positions; MiniLM has MAX_POSITIONS position embeddings.
+MAX_LEN_RANGE = {"min": 2, "max": MAX_POSITIONS}
+LAYERS_RANGE = {"min": 1, "max": MINILM_LAYERS}
+
 
 @dataclass(frozen=True)
 class LightXMLMiniLMConfig(ShortlistFields):
     """LightXML's settings (§3.4) with MiniLM; short-text choices as methods.md §3.4 suggests (max_len 32)."""
 
     # --- encoder (§3.1) --------------------------------------------------------------------------------------
-    max_len: int = field(default=32, metadata={"help": "word pieces per title incl. [CLS]/[SEP] (LightXML: 128)"})
-    minilm_layers: int = field(default=5, metadata={"help": "last layers whose [CLS] vectors are concatenated"})
+    max_len: int = field(
+        default=32, metadata={"help": "word pieces per title incl. [CLS]/[SEP] (LightXML: 128)", **MAX_LEN_RANGE}
+    )
+    minilm_layers: int = field(
+        default=5, metadata={"help": "last layers whose [CLS] vectors are concatenated", **LAYERS_RANGE}
+    )
     attention: str = field(default="eager", metadata={"help": "'eager' (FLOPs cross-check exact) or 'sdpa'"})
     # --- LightXML shortlist (§3.2–§3.3) ----------------------------------------------------------------------
-    max_leaf: int | None = field(default=100, metadata={"help": "LightXML: clusters of at most 100 labels"})
+    max_leaf: int | None = field(
+        default=100, metadata={"help": "LightXML: clusters of at most 100 labels", **AT_LEAST_ONE}
+    )
     cluster_graph: bool = field(default=False, metadata={"help": "LightXML clusters plain PIFA"})
-    top_k_clusters: int = field(default=10, metadata={"help": "clusters shortlisted per query (LightXML default)"})
-    meta_epoch: int = field(default=0, metadata={"help": "LightXML has no detached phase"})
+    top_k_clusters: int = field(
+        default=10, metadata={"help": "clusters shortlisted per query (LightXML default)", **AT_LEAST_ONE}
+    )
+    meta_epoch: int = field(default=0, metadata={"help": "LightXML has no detached phase", **NON_NEGATIVE})
     missing_positives: bool = field(default=True, metadata={"help": "positives outside the shortlist are trained"})
     score: str = field(default="combined", metadata={"help": "LightXML scores σ(ext)·σ(meta)"})
-    feature_dropout: float = field(default=0.5, metadata={"help": "dropout on the concatenated [CLS] feature"})
-    bottleneck_dim: int = field(default=300, metadata={"help": "label-query width (LightXML hidden_dim 300-500)"})
-    # --- optimisation (§3.4) ---------------------------------------------------------------------------------
-    epochs: int = field(default=20, metadata={"help": "training epochs (LightXML 670K: 15 + 5)"})
-    batch_size: int = field(default=16, metadata={"help": "training mini-batch (LightXML 670K: 16)"})
-    lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate, constant (LightXML: 1e-4)"})
-    head_lr: float | None = field(
-        default=None, metadata={"help": "learning rate of the randomly initialised heads (None: lr, as LightXML)"}
+    feature_dropout: float = field(
+        default=0.5, metadata={"help": "dropout on the concatenated [CLS] feature", **DROPOUT}
     )
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW decay, not on biases/LayerNorm"})
+    bottleneck_dim: int = field(
+        default=300, metadata={"help": "label-query width (LightXML hidden_dim 300-500)", **AT_LEAST_ONE}
+    )
+    # --- optimisation (§3.4) ---------------------------------------------------------------------------------
+    epochs: int = field(default=20, metadata={"help": "training epochs (LightXML 670K: 15 + 5)", **AT_LEAST_ONE})
+    batch_size: int = field(default=16, metadata={"help": "training mini-batch (LightXML 670K: 16)", **AT_LEAST_ONE})
+    lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate, constant (LightXML: 1e-4)", **POSITIVE})
+    head_lr: float | None = field(
+        default=None,
+        metadata={"help": "learning rate of the randomly initialised heads (None: lr, as LightXML)", **POSITIVE},
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW decay, not on biases/LayerNorm", **NON_NEGATIVE})
     swa: bool = field(default=False, metadata={"help": "stochastic weight averaging (LightXML: on)"})
-    swa_warmup: int = field(default=4, metadata={"help": "epoch from which SWA averages (LightXML: 4)"})
-    swa_step: int = field(default=3000, metadata={"help": "steps between SWA updates (LightXML: 3000)"})
+    swa_warmup: int = field(default=4, metadata={"help": "epoch from which SWA averages (LightXML: 4)", **NON_NEGATIVE})
+    swa_step: int = field(default=3000, metadata={"help": "steps between SWA updates (LightXML: 3000)", **AT_LEAST_ONE})
     select_metric: str = field(default="p@5", metadata={"help": "validation metric choosing the epoch (LightXML P@5)"})
     patience: int | None = field(
-        default=3, metadata={"help": "stop after N evaluations without a gain of min_delta (None: run all epochs)"}
+        default=3,
+        metadata={
+            "help": "stop after N evaluations without a gain of min_delta (None: run all epochs)",
+            **AT_LEAST_ONE,
+        },
     )
-    min_delta: float = field(default=1e-3, metadata={"help": "smallest gain of the val metric that counts"})
-    max_steps: int | None = field(default=None, metadata={"help": "maximum optimiser steps (None: no limit)"})
-    time_budget_s: float | None = field(default=None, metadata={"help": "training wall-clock budget in seconds"})
-    eval_every: int = field(default=1, metadata={"help": "validate every N epochs (and the last)"})
-    eval_batch_size: int = field(default=256, metadata={"help": "batch for validation/inference"})
+    min_delta: float = field(
+        default=1e-3, metadata={"help": "smallest gain of the val metric that counts", **NON_NEGATIVE}
+    )
+    max_steps: int | None = field(
+        default=None, metadata={"help": "maximum optimiser steps (None: no limit)", **AT_LEAST_ONE}
+    )
+    time_budget_s: float | None = field(
+        default=None, metadata={"help": "training wall-clock budget in seconds", **POSITIVE}
+    )
+    eval_every: int = field(default=1, metadata={"help": "validate every N epochs (and the last)", **AT_LEAST_ONE})
+    eval_batch_size: int = field(default=256, metadata={"help": "batch for validation/inference", **AT_LEAST_ONE})
     amp: str = field(default="bf16", metadata={"help": "autocast on CUDA: bf16 | fp16 | none (LightXML: apex O1)"})
-    grad_clip: float | None = field(default=None, metadata={"help": "clip grad norm (None: off)"})
+    grad_clip: float | None = field(default=None, metadata={"help": "clip grad norm (None: off)", **POSITIVE})
 
     def __post_init__(self) -> None:
+        # Numeric ranges (max_len in [2, 512], minilm_layers in [1, 6], lr > 0, epochs >= 1, ...) are the fields'
+        # metadata: the same rule refuses a suite's value at plan time (harness.models.config_types).
+        check_ranges(self)
         self._check_shortlist()
-        if not 1 <= self.minilm_layers <= MINILM_LAYERS:
-            raise HarnessError(f"minilm_layers must be in 1..{MINILM_LAYERS}, got {self.minilm_layers}")
         if self.amp not in ("none", "bf16", "fp16"):
             raise HarnessError(f"amp must be 'none', 'bf16' or 'fp16', got {self.amp!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.max_len < 2:
-            raise HarnessError("epochs and batch_size must be positive and max_len >= 2")
-        if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise HarnessError(f"time_budget_s must be a positive number of seconds, got {self.time_budget_s}")
-        if self.patience is not None and self.patience < 1:
-            raise HarnessError(f"patience must be >= 1 or None, got {self.patience}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 from baselines.sparse_peer import SparseFeatureFields, SparsePeerModel, resolve_threads
 from harness.errors import HarnessError
+from harness.models.config_types import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE
 from harness.models.contract import FitContext, TopK
 
 CITATION = (
@@ -41,33 +42,40 @@ CITATION = (
 )
 
 
+#: A tree node has at least two children.
+TREE_ARITY = {"min": 2}
+
+
 @dataclass(frozen=True)
 class PLTConfig(SparseFeatureFields):
     """``napkinxc.models.PLT`` arguments (same names); defaults are napkinXC 0.7.2's."""
 
     tree_type: str = field(default="hierarchicalKmeans", metadata={"help": "tree building (napkinXC default)"})
-    arity: int = field(default=2, metadata={"help": "k of the k-means tree (default 2)"})
-    max_leaves: int = field(default=100, metadata={"help": "labels under a pre-leaf node (default 100)"})
-    kmeans_eps: float = field(default=1e-4, metadata={"help": "k-means tolerance"})
+    arity: int = field(default=2, metadata={"help": "k of the k-means tree (default 2)", **TREE_ARITY})
+    max_leaves: int = field(
+        default=100, metadata={"help": "labels under a pre-leaf node (default 100)", **AT_LEAST_ONE}
+    )
+    kmeans_eps: float = field(default=1e-4, metadata={"help": "k-means tolerance", **POSITIVE})
     kmeans_balanced: bool = field(default=True, metadata={"help": "balanced k-means (default)"})
     loss: str = field(default="log", metadata={"help": "node classifier loss: log | l2 (squared hinge)"})
-    liblinear_c: float = field(default=10.0, metadata={"help": "LIBLINEAR C (default 10)"})
-    liblinear_eps: float = field(default=0.1, metadata={"help": "LIBLINEAR tolerance"})
-    liblinear_max_iter: int = field(default=100, metadata={"help": "LIBLINEAR iterations"})
-    weights_threshold: float = field(default=0.1, metadata={"help": "prune weights below this"})
-    ensemble: int = field(default=1, metadata={"help": "trees in the ensemble (default 1)"})
+    liblinear_c: float = field(default=10.0, metadata={"help": "LIBLINEAR C (default 10)", **POSITIVE})
+    liblinear_eps: float = field(default=0.1, metadata={"help": "LIBLINEAR tolerance", **POSITIVE})
+    liblinear_max_iter: int = field(default=100, metadata={"help": "LIBLINEAR iterations", **AT_LEAST_ONE})
+    weights_threshold: float = field(default=0.1, metadata={"help": "prune weights below this", **NON_NEGATIVE})
+    ensemble: int = field(default=1, metadata={"help": "trees in the ensemble (default 1)", **AT_LEAST_ONE})
     tree_search_type: str = field(default="exact", metadata={"help": "exact | beam"})
-    beam_search_width: int = field(default=10, metadata={"help": "beam width when tree_search_type='beam'"})
+    beam_search_width: int = field(
+        default=10, metadata={"help": "beam width when tree_search_type='beam'", **AT_LEAST_ONE}
+    )
     train_threads: int = field(
-        default=1, metadata={"help": "threads for fit; 1 keeps it repeatable (see the module docstring)"}
+        default=1,
+        metadata={"help": "threads for fit; 1 keeps it repeatable (see the module docstring)", **NON_NEGATIVE},
     )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.loss not in ("log", "l2"):
             raise HarnessError(f"loss must be 'log' or 'l2', got {self.loss!r}")
-        if self.train_threads < 0:
-            raise HarnessError("train_threads must be >= 0")
 
 
 def _reseed_c_rand(seed: int) -> None:

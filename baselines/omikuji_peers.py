@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from baselines.sparse_peer import SparseFeatureFields, SparsePeerModel, resolve_threads
 from harness.errors import HarnessError
+from harness.models.config_types import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE
 from harness.models.contract import FitContext, TopK
 
 PARABEL_CITATION = (
@@ -47,37 +48,39 @@ MIN_ROWS_PER_THREAD = 64
 class OmikujiConfig(SparseFeatureFields):
     """omikuji's training and prediction settings (its CLI names in the help texts); defaults are Parabel's."""
 
-    n_trees: int = field(default=3, metadata={"help": "--n_trees (Parabel: 3)"})
-    cluster_k: int = field(default=2, metadata={"help": "--cluster.k: children per split (Parabel: 2)"})
+    n_trees: int = field(default=3, metadata={"help": "--n_trees (Parabel: 3)", **AT_LEAST_ONE})
+    cluster_k: int = field(default=2, metadata={"help": "--cluster.k: children per split (Parabel: 2)", **AT_LEAST_ONE})
     cluster_balanced: bool = field(default=True, metadata={"help": "balanced k-means (False: --cluster.unbalanced)"})
-    max_depth: int = field(default=20, metadata={"help": "--max_depth"})
-    min_branch_size: int = field(default=100, metadata={"help": "--min_branch_size: labels per leaf (Parabel: 100)"})
-    cluster_eps: float = field(default=1e-4, metadata={"help": "--cluster.eps"})
-    cluster_min_size: int = field(default=2, metadata={"help": "--cluster.min_size"})
-    centroid_threshold: float = field(default=0.0, metadata={"help": "--centroid_threshold"})
-    collapse_every_n_layers: int = field(default=0, metadata={"help": "--collapse_every_n_layers"})
+    max_depth: int = field(default=20, metadata={"help": "--max_depth", **AT_LEAST_ONE})
+    min_branch_size: int = field(
+        default=100, metadata={"help": "--min_branch_size: labels per leaf (Parabel: 100)", **AT_LEAST_ONE}
+    )
+    cluster_eps: float = field(default=1e-4, metadata={"help": "--cluster.eps", **POSITIVE})
+    cluster_min_size: int = field(default=2, metadata={"help": "--cluster.min_size", **AT_LEAST_ONE})
+    centroid_threshold: float = field(default=0.0, metadata={"help": "--centroid_threshold", **NON_NEGATIVE})
+    collapse_every_n_layers: int = field(default=0, metadata={"help": "--collapse_every_n_layers", **NON_NEGATIVE})
     loss: str = field(default="hinge", metadata={"help": "--linear.loss: hinge | log"})
-    linear_c: float = field(default=1.0, metadata={"help": "--linear.c"})
-    linear_eps: float = field(default=0.1, metadata={"help": "--linear.eps"})
-    linear_max_iter: int = field(default=20, metadata={"help": "--linear.max_iter"})
-    weight_threshold: float = field(default=0.1, metadata={"help": "--linear.weight_threshold (pruning)"})
-    beam_size: int = field(default=10, metadata={"help": "omikuji test --beam_size"})
+    linear_c: float = field(default=1.0, metadata={"help": "--linear.c", **POSITIVE})
+    linear_eps: float = field(default=0.1, metadata={"help": "--linear.eps", **POSITIVE})
+    linear_max_iter: int = field(default=20, metadata={"help": "--linear.max_iter", **AT_LEAST_ONE})
+    weight_threshold: float = field(
+        default=0.1, metadata={"help": "--linear.weight_threshold (pruning)", **NON_NEGATIVE}
+    )
+    beam_size: int = field(default=10, metadata={"help": "omikuji test --beam_size", **AT_LEAST_ONE})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.loss not in ("hinge", "log"):
             raise HarnessError(f"loss must be 'hinge' or 'log', got {self.loss!r}")
-        if min(self.n_trees, self.cluster_k, self.max_depth, self.min_branch_size, self.beam_size) < 1:
-            raise HarnessError("n_trees, cluster_k, max_depth, min_branch_size and beam_size must be >= 1")
 
 
 @dataclass(frozen=True)
 class BonsaiConfig(OmikujiConfig):
     """omikuji's Bonsai settings: unbalanced k-means with 100 children and depth at most 3."""
 
-    cluster_k: int = field(default=100, metadata={"help": "--cluster.k (Bonsai: 100)"})
+    cluster_k: int = field(default=100, metadata={"help": "--cluster.k (Bonsai: 100)", **AT_LEAST_ONE})
     cluster_balanced: bool = field(default=False, metadata={"help": "Bonsai: regular (unbalanced) k-means"})
-    max_depth: int = field(default=3, metadata={"help": "--max_depth (Bonsai setting: 3)"})
+    max_depth: int = field(default=3, metadata={"help": "--max_depth (Bonsai setting: 3)", **AT_LEAST_ONE})
 
 
 def write_xc_file(path: Path, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.errors import HarnessError, OptionalDependencyError
+from harness.models.config_types import AT_LEAST_ONE, NON_NEGATIVE, check_ranges
 from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel, config_from_dict
 
 if TYPE_CHECKING:
@@ -55,17 +56,22 @@ class SparseFeatureFields:
         default="auto",
         metadata={"help": "auto: TF-IDF of the text when the split has text, else the dataset's BoW; tfidf; bow"},
     )
-    tfidf_min_df: int = field(default=2, metadata={"help": "TF-IDF: a term must occur in this many train texts"})
-    tfidf_max_features: int | None = field(default=None, metadata={"help": "TF-IDF: keep the most frequent terms"})
+    tfidf_min_df: int = field(
+        default=2, metadata={"help": "TF-IDF: a term must occur in this many train texts", **AT_LEAST_ONE}
+    )
+    tfidf_max_features: int | None = field(
+        default=None, metadata={"help": "TF-IDF: keep the most frequent terms", **AT_LEAST_ONE}
+    )
     threads: int = field(
-        default=0, metadata={"help": "library threads; 0: the runner's OMP_NUM_THREADS, else every usable core"}
+        default=0,
+        metadata={"help": "library threads; 0: the runner's OMP_NUM_THREADS, else every usable core", **NON_NEGATIVE},
     )
 
     def __post_init__(self) -> None:
+        # Every numeric range, this class's and a subclass's (the library settings), is the fields' metadata.
+        check_ranges(self)
         if self.features not in FEATURE_CHOICES:
             raise HarnessError(f"features must be one of {', '.join(FEATURE_CHOICES)}, got {self.features!r}")
-        if self.threads < 0 or self.tfidf_min_df < 1:
-            raise HarnessError("threads must be >= 0 and tfidf_min_df >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -114,6 +120,7 @@ class SparsePeerModel(XMCModel):
     deterministic: ClassVar[bool] = True
     #: The libraries keep their pruned sparse weights internal, so the card has no parameter count.
     params_exposed: ClassVar[bool] = False
+    predicts_from_features: ClassVar[bool] = True  # the libraries predict from BoW rows (predict_matrix)
     flops_na_reason: ClassVar[str] = (
         "not applicable: a sparse linear label tree, not a neural network; a query costs sparse dot products along "
         "the tree search, which the FLOP counter cannot trace. Compare by model_bytes and per-query latency"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -79,6 +80,37 @@ class ResultRecord(TypedDict, total=False):
     error: ErrorInfo | None
 
 
+#: Invisible characters that reorder or hide text on a terminal or a rendered page (bidi overrides and marks,
+#: zero-width characters, line and paragraph separators); escaped like control characters.
+_HIDDEN = frozenset(
+    map(chr, [*range(0x200B, 0x2010), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF])
+)
+
+
+def printable(text: object, *, newlines: bool = False) -> str:
+    """``text`` with control characters (and invisible reordering ones) written as visible escapes.
+
+    A dataset folder, model name or error message is data: printed raw, ``"\\x1b[31m"`` would recolour the
+    terminal and a newline would forge a line. Each such character becomes ``\\xNN`` / ``\\uNNNN``, as
+    Python's ``repr`` writes it; ``newlines=True`` keeps line breaks (and tabs) of multi-line text.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if newlines and ch in "\n\t":
+            out.append(ch)
+        elif ch in "\n\t\r":
+            out.append(repr(ch)[1:-1])
+        elif ch in _HIDDEN or unicodedata.category(ch) == "Cc":
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temporary file in the same folder and ``os.replace``: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +141,8 @@ def _json_default(obj: Any) -> Any:
 
 
 REQUIRED = ("schema_version", "status", "cell_key", "model", "seed", "dataset", "metrics_version")
+#: Optional fields that readers treat as mappings when present (``null`` is accepted as "absent").
+OBJECT_FIELDS = ("config", "metrics", "val_metrics", "fit", "efficiency", "card", "env", "error")
 
 
 def read_record(path: Path) -> ResultRecord:
@@ -117,15 +151,33 @@ def read_record(path: Path) -> ResultRecord:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise HarnessError(f"{path}: unreadable result record ({exc})") from None
+    if not isinstance(data, dict):  # `null`, a list, a number: valid JSON, but no record
+        raise HarnessError(f"{path}: not a result record (a JSON {_json_kind(data)}, not an object)")
     missing = [key for key in REQUIRED if key not in data]
     if missing:
         raise HarnessError(f"{path}: result record lacks {', '.join(missing)}")
-    if data["status"] not in ("ok", "failed"):
+    # Readers index these without further checks (rec["dataset"]["name"], int(rec["seed"]), rec["model"]).
+    dataset = data["dataset"]
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("name"), str):
+        raise HarnessError(f"{path}: result record's dataset must be an object with a name, got {dataset!r:.80}")
+    if not isinstance(data["model"], str) or not isinstance(data["cell_key"], str):
+        raise HarnessError(f"{path}: result record's model and cell_key must be strings")
+    if isinstance(data["seed"], bool) or not isinstance(data["seed"], int):
+        raise HarnessError(f"{path}: result record's seed must be an integer, got {data['seed']!r:.40}")
+    for key in OBJECT_FIELDS:
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise HarnessError(f"{path}: result record's {key} must be an object, got {data[key]!r:.80}")
+    if not isinstance(data["status"], str) or data["status"] not in ("ok", "failed"):
         raise HarnessError(f"{path}: unknown status {data['status']!r}")
     if str(data["schema_version"]) != RESULT_SCHEMA_VERSION:
         # Only one schema version exists so far; an upgrade path goes here when it changes.
         raise HarnessError(f"{path}: result schema {data['schema_version']} is not {RESULT_SCHEMA_VERSION}")
     return data  # type: ignore[return-value]
+
+
+def _json_kind(data: Any) -> str:
+    names = {type(None): "null", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return names.get(type(data), type(data).__name__)
 
 
 def load_records(runs_dir: Path) -> Iterator[ResultRecord]:

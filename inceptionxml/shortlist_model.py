@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from harness.errors import HarnessError
+from harness.models.config_types import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE
 from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel
 from inceptionxml.persist import load_weights, read_meta, write_model
 from inceptionxml.shortlist import ClusterIndex, candidate_targets, positive_pairs, random_clusters
@@ -56,17 +57,26 @@ class ShortlistFields:
 
     # --- label clusters (methods.md §2.1, §3.2) --------------------------------------------------------------
     # Exactly one of the two: 2^b clusters, or split until every cluster has at most max_leaf labels.
-    num_clusters: int | None = field(default=None, metadata={"help": "number of clusters, a power of two"})
-    max_leaf: int | None = field(default=16, metadata={"help": "split until clusters have <= max_leaf labels"})
+    num_clusters: int | None = field(
+        default=None, metadata={"help": "number of clusters, a power of two", **AT_LEAST_ONE}
+    )
+    max_leaf: int | None = field(
+        default=16, metadata={"help": "split until clusters have <= max_leaf labels", **AT_LEAST_ONE}
+    )
     cluster_graph: bool = field(default=False, metadata={"help": "graph-augmented PIFA (ECLARE AugParabel, §2.1)"})
     cluster_top_features: int | None = field(
-        default=1000, metadata={"help": "features kept per label (PIFA; None keeps all, as LightXML)"}
+        default=1000, metadata={"help": "features kept per label (PIFA; None keeps all, as LightXML)", **AT_LEAST_ONE}
     )
     cluster_graph_top_features: int | None = field(
         default=None,
-        metadata={"help": "features kept per label after the graph augmentation (None: cluster_top_features)"},
+        metadata={
+            "help": "features kept per label after the graph augmentation (None: cluster_top_features)",
+            **AT_LEAST_ONE,
+        },
     )
-    cluster_seed: int = field(default=0, metadata={"help": "seed of the clustering (fixed across training seeds)"})
+    cluster_seed: int = field(
+        default=0, metadata={"help": "seed of the clustering (fixed across training seeds)", **NON_NEGATIVE}
+    )
     cluster_features: str = field(
         default="text",
         metadata={
@@ -79,15 +89,27 @@ class ShortlistFields:
         metadata={"help": "ECLARE's verbose-label set: labels on > 500 points clustered apart (SyncXML paper: on)"},
     )
     # --- heads (§2.2, §3.3) ---------------------------------------------------------------------------------
-    hidden_dims: int | None = field(default=None, metadata={"help": "H of the sync heads (None: h's width)"})
-    hidden_dropout: float = field(default=0.25, metadata={"help": "dropout before each sync hidden layer"})
-    meta_dropout: float = field(default=0.3, metadata={"help": "p_meta, before the meta classifier (sync)"})
-    feature_dropout: float = field(default=0.5, metadata={"help": "dropout on h shared by both LightXML heads"})
-    bottleneck_dim: int = field(default=300, metadata={"help": "LightXML's label-query width (hidden_dim)"})
+    hidden_dims: int | None = field(
+        default=None, metadata={"help": "H of the sync heads (None: h's width)", **AT_LEAST_ONE}
+    )
+    hidden_dropout: float = field(default=0.25, metadata={"help": "dropout before each sync hidden layer", **DROPOUT})
+    meta_dropout: float = field(default=0.3, metadata={"help": "p_meta, before the meta classifier (sync)", **DROPOUT})
+    feature_dropout: float = field(
+        default=0.5, metadata={"help": "dropout on h shared by both LightXML heads", **DROPOUT}
+    )
+    bottleneck_dim: int = field(
+        default=300, metadata={"help": "LightXML's label-query width (hidden_dim)", **AT_LEAST_ONE}
+    )
     # --- candidates and losses (§2.3–§2.5) ------------------------------------------------------------------
-    top_k_clusters: int = field(default=800, metadata={"help": "clusters shortlisted per query (train and test)"})
-    meta_epoch: int = field(default=10, metadata={"help": "epochs with the encoder detached from the ext loss"})
-    meta_scale: float = field(default=1.0, metadata={"help": "weight of the meta BCE in the summed loss"})
+    top_k_clusters: int = field(
+        default=800, metadata={"help": "clusters shortlisted per query (train and test)", **AT_LEAST_ONE}
+    )
+    meta_epoch: int = field(
+        default=10, metadata={"help": "epochs with the encoder detached from the ext loss", **NON_NEGATIVE}
+    )
+    meta_scale: float = field(
+        default=1.0, metadata={"help": "weight of the meta BCE in the summed loss", **NON_NEGATIVE}
+    )
     missing_positives: bool = field(
         default=False, metadata={"help": "train on positives outside the shortlist (LightXML's rule)"}
     )
@@ -95,20 +117,16 @@ class ShortlistFields:
     sparse: bool = field(default=False, metadata={"help": "sparse word/label tables trained with SparseAdam"})
 
     def _check_shortlist(self) -> None:
+        # Plain ranges (max_leaf >= 1, top_k_clusters >= 1, dropouts in [0, 1), ...) are the fields' metadata,
+        # checked by harness.models.config_types.check_ranges in each config's __post_init__.
         if (self.num_clusters is None) == (self.max_leaf is None):
             raise HarnessError("set exactly one of num_clusters (a power of two) or max_leaf")
         if self.num_clusters is not None and (self.num_clusters < 1 or self.num_clusters & (self.num_clusters - 1)):
             raise HarnessError(f"num_clusters must be a power of two, got {self.num_clusters}")
-        if self.max_leaf is not None and self.max_leaf < 1:
-            raise HarnessError(f"max_leaf must be >= 1, got {self.max_leaf}")
-        if self.top_k_clusters < 1:
-            raise HarnessError(f"top_k_clusters must be >= 1, got {self.top_k_clusters}")
         if self.cluster_features not in CLUSTER_FEATURES:
             raise HarnessError(f"cluster_features must be one of {CLUSTER_FEATURES}, got {self.cluster_features!r}")
         if self.score not in SCORINGS:
             raise HarnessError(f"score must be one of {SCORINGS}, got {self.score!r}")
-        if self.meta_epoch < 0:
-            raise HarnessError(f"meta_epoch must be >= 0, got {self.meta_epoch}")
 
     def cluster_config(self) -> Any:
         """These settings as the clustering's :class:`harness.clustering.ClusterConfig` (its cache key hashes it)."""

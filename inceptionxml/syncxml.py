@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from harness.errors import HarnessError
+from harness.models.config_types import AT_LEAST_ONE, DROPOUT, OPEN_FRACTION
 from harness.models.contract import FitContext
 from harness.models.deviations import changed_settings
 from inceptionxml.adapter import (
@@ -52,16 +53,24 @@ PAPER_DROPOUTS = ((0.5, 0.5), (0.3, 0.5), (0.3, 0.4), (0.4, 0.4))
 class SyncXMLConfig(InceptionXMLConfig, ShortlistFields):
     """InceptionXML's settings plus the shortlist's; defaults follow §2 and §4 except where commented."""
 
-    proj_dropout: float | None = field(default=0.0, metadata={"help": "SyncXML's conv_layer0 has no dropout"})
+    proj_dropout: float | None = field(
+        default=0.0, metadata={"help": "SyncXML's conv_layer0 has no dropout", **DROPOUT}
+    )
     # Official default 800 of 65,536 clusters (~8k candidates on AmazonTitles-670K); suites scale it down
     # for small label sets so that the candidate count stays a few % of L.
-    top_k_clusters: int = field(default=800, metadata={"help": "clusters shortlisted per query (§2.3)"})
+    top_k_clusters: int = field(default=800, metadata={"help": "clusters shortlisted per query (§2.3)", **AT_LEAST_ONE})
     # 2^b clusters of ~8-20 labels in the paper (2^16 for 670K = 10.2 per cluster): max_leaf 16 gives 2^16
     # for 670K and scales to any L.
-    max_leaf: int | None = field(default=16, metadata={"help": "split until clusters have <= max_leaf labels"})
+    max_leaf: int | None = field(
+        default=16, metadata={"help": "split until clusters have <= max_leaf labels", **AT_LEAST_ONE}
+    )
     cluster_graph: bool = field(default=True, metadata={"help": "graph-augmented PIFA (ECLARE AugParabel, §2.1)"})
-    pct_start: float = field(default=0.33, metadata={"help": "OneCycle warm-up fraction (0.33 in SyncXML)"})
-    eval_batch_size: int = field(default=256, metadata={"help": "batch for validation/inference (× candidates)"})
+    pct_start: float = field(
+        default=0.33, metadata={"help": "OneCycle warm-up fraction (0.33 in SyncXML)", **OPEN_FRACTION}
+    )
+    eval_batch_size: int = field(
+        default=256, metadata={"help": "batch for validation/inference (× candidates)", **AT_LEAST_ONE}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

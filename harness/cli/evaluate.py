@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: pyxclib's defaults for datasets that are neither Wikipedia nor Amazon (methods.md §5).
 DEFAULT_A, DEFAULT_B = 0.55, 1.5
+#: The XC convention's largest rank; kept as the default even for a file with fewer labels (missing slots miss).
+DEFAULT_K = 5
 
 DESCRIPTION = """\
 Score predictions the XC-repository (pyxclib) way: P@k, nDCG@k, R@k and, with --train-labels,
@@ -58,7 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--A", type=float, help=f"propensity constant A (default {DEFAULT_A})")
     parser.add_argument("--B", type=float, help=f"propensity constant B (default {DEFAULT_B})")
     parser.add_argument("--filter", type=Path, metavar="FILE", help="(row, label) pairs to remove (LF datasets)")
-    parser.add_argument("-k", type=int, default=5, help="largest rank K (default 5)")
+    parser.add_argument(
+        "-k", type=int, default=None, help=f"largest rank K, at most the number of labels (default {DEFAULT_K})"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(func=run)
 
@@ -70,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.data.formats import read_filter_pairs, read_sparse_matrix
     from harness.metrics import evaluate, inverse_propensity
 
+    explicit_k = args.k is not None
+    args.k = args.k if explicit_k else DEFAULT_K
     if args.k < 1:
         raise HarnessError(f"-k must be at least 1, got {args.k}")
     for path in (args.pred, args.truth, args.train_labels, args.filter):
@@ -77,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
             raise HarnessError(f"{path}: no such file")
 
     truth = read_sparse_matrix(args.truth, binary=True)
+    if explicit_k and args.k > truth.shape[1]:
+        # Refused rather than capped: ranks past L do not exist, and the metric arrays are sized by k (a huge -k
+        # allocated (n, k) arrays until the OOM killer came). The default 5 stays, as always, on any file.
+        raise HarnessError(
+            f"-k {args.k} is more than the {truth.shape[1]} labels of {args.truth}; use -k {truth.shape[1]} or less"
+        )
     # float64 scores: a float32 round trip could create ties the file does not have.
     pred = read_sparse_matrix(args.pred, dtype=np.float64)
     if pred.shape[0] != truth.shape[0]:

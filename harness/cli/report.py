@@ -139,13 +139,19 @@ def _significance(alpha: float, resamples: int) -> SignificanceSettings | None:
 def run(args: argparse.Namespace) -> int:
     """Load, aggregate, render; warnings about mixed results go to the log as well as into the table."""
     from harness.report import load_report, plot_accuracy_vs_latency, render
+    from harness.results import printable
     from harness.tracking import default_runs_dir
 
     if args.plot is not None and args.no_plot:
         raise HarnessError("--plot and --no-plot contradict each other")
+    if args.plot is not None:
+        _check_plot_path(args.plot)
+    runs_dir = args.runs_dir or default_runs_dir()
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise HarnessError(f"--runs-dir {runs_dir}: is a file, not a folder of runs")
     metrics = [m for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     report = load_report(
-        args.runs_dir or default_runs_dir(),
+        runs_dir,
         suite=args.suite,
         metrics=metrics,
         merge_suites=args.merge_suites,
@@ -153,18 +159,40 @@ def run(args: argparse.Namespace) -> int:
         published=not args.no_published,
     )
     for warning in report.warnings:
-        log.warning("%s", warning)
+        log.warning("%s", printable(warning))
     text = render(report, args.format, command=command_line(args))
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise HarnessError(f"--out {args.out}: cannot write the table ({exc.strerror or exc})") from None
         log.info("table written to %s", args.out)
     plot = args.plot
     if plot is None and args.out is not None and not args.no_plot:
         plot = args.out.parent / PLOT_NAME
     if plot is not None:
-        drawn = plot_accuracy_vs_latency(report, plot)
+        try:
+            drawn = plot_accuracy_vs_latency(report, plot)
+        except OSError as exc:
+            raise HarnessError(f"{plot}: cannot write the plot ({exc.strerror or exc})") from None
         log.info("plot written to %s (%d points)", plot, drawn)
     return 0
+
+
+def _check_plot_path(path: Path) -> None:
+    """The plot's format comes from its extension: refuse one matplotlib cannot write before any work is done."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        got = f"'.{suffix}'" if suffix else "no extension"
+        raise HarnessError(
+            f"--plot {path}: the file name must end in an image type ({', '.join(f'.{k}' for k in sorted(kinds))}), "
+            f"got {got}"
+        )
+    if path.is_dir():
+        raise HarnessError(f"--plot {path}: is a folder; name the image file")

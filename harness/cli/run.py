@@ -32,8 +32,10 @@ Run a suite: every (dataset, model, seed) cell in its own process, each writing 
 topk.npz, env.json and log.txt. The key hashes everything that moves the numbers (resolved model
 config, dataset and split hashes, seed, metrics version, k, device), so a changed setting gets a new
 folder and an unchanged one is found again. A failing cell is recorded (status "failed", with the
-error) and the suite goes on; the exit status is 1 if any cell failed, 130 after Ctrl-C. Results are
-mirrored to MLflow after each cell unless --no-mlflow. See docs/running.md.
+error) and the suite goes on; the exit status is 1 if any cell failed, 130 after Ctrl-C, 0 when every
+cell is ok on disk. A cell another harness run is running is waited for at the end and counts as done
+when it finishes ok. Results are mirrored to MLflow after each cell unless --no-mlflow. See
+docs/running.md.
 """
 
 EPILOG = """\
@@ -137,7 +139,9 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def _say(line: str) -> None:
-    print(line, flush=True)
+    from harness.results import printable
+
+    print(printable(line, newlines=True), flush=True)  # names and messages are data: no terminal escapes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,15 +172,18 @@ def run(args: argparse.Namespace) -> int:
     if args.show_config:
         show_config(plan, sys.stdout)
         return 0
+    _check_runs_dir(runs_dir)
+    from harness.results import printable
+
     for name, why in plan.skipped.items():
-        log.warning("skipping dataset %s: %s", name, why)
+        log.warning("skipping dataset %s: %s", printable(name), printable(why))
     models = sorted({c.model for c in plan.cells})
     _say(f"suite {suite.name}: {len(plan.cells)} cells ({', '.join(models)}) -> {runs_dir}")
 
     from harness.tracking import get_tracker, new_invocation_id
 
     track = not args.no_mlflow and args.rerun != "never"
-    tracker = get_tracker(args.mlflow_uri, enabled=track, runs_dir=runs_dir)
+    tracker = get_tracker(args.mlflow_uri, enabled=track, runs_dir=runs_dir, check=True)  # a bad URI: error now
     invocation_id = new_invocation_id()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     status, summary = "FAILED", None
@@ -196,16 +203,31 @@ def run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _check_runs_dir(runs_dir: Path) -> None:
+    """Create the runs folder now, so that a file in its place or no permission is one error before any cell."""
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise HarnessError(f"--runs-dir {runs_dir}: is a file, not a folder")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(f"--runs-dir {runs_dir}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(runs_dir, os.W_OK | os.X_OK):
+        raise HarnessError(f"--runs-dir {runs_dir}: the folder is not writable")
+
+
 def _closing(summary: RunSummary, runs_dir: Path, tracker: Tracker) -> None:
     """Counts, failures with their logs, the results table, and where everything is."""
     from harness.runner.adapters import summary_table
+    from harness.tracking import redact_uri, sync_command
 
     plan = summary.plan
     _say("")
     not_run = len(plan.cells) - len(summary.outcomes) + summary.count("missing", "busy", "interrupted")
+    elsewhere = summary.count("elsewhere")
     _say(
         f"{len(plan.cells)} cells: {summary.count('ok')} ran ok, {summary.count('cached')} already on disk, "
-        f"{summary.failed} failed, {not_run} not run"
+        + (f"{elsewhere} done by another harness run, " if elsewhere else "")
+        + f"{summary.failed} failed, {not_run} not run"
     )
     for o in summary.outcomes:
         if o.status in ("failed", "cached-failed") and o.record is not None:
@@ -221,6 +243,7 @@ def _closing(summary: RunSummary, runs_dir: Path, tracker: Tracker) -> None:
     _say("")
     _say(f"results: {runs_dir / plan.suite.name}/  (harness report --runs-dir {runs_dir} --suite {plan.suite.name})")
     if tracker.failed:
-        _say(f"MLflow tracking failed; the results on disk are complete: harness sync --runs-dir {runs_dir}")
+        _say(f"MLflow tracking failed; the results on disk are complete: {sync_command(runs_dir, tracker.uri)}")
     elif tracker.uri:
-        _say(f"MLflow: {tracker.uri}  (mlflow ui --backend-store-uri {tracker.uri})")
+        shown = redact_uri(tracker.uri)
+        _say(f"MLflow: {shown}  (mlflow ui --backend-store-uri {shown})")

@@ -15,7 +15,8 @@ from pathlib import Path
 DESCRIPTION = """\
 Log every result.json under --runs-dir that the MLflow store lacks, as child runs grouped under one parent
 run per (suite, model) of this sync. A cell counts as present when a completely logged run carries its
-harness.cell_key and harness.finished_at tags, so running sync again logs nothing new. The store is
+harness.cell_key and harness.finished_at tags, so running sync again logs nothing new; syncs (and runs) at
+the same time are safe, each cell being checked and logged under a lock per store and experiment. The store is
 --mlflow-uri, else $MLFLOW_TRACKING_URI, else sqlite:///<parent of runs-dir>/mlflow.db (docs/mlflow.md).
 """
 
@@ -37,13 +38,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Sync and print one summary line (errors become a HarnessError: exit status 2, no traceback)."""
-    from harness.tracking import default_runs_dir
+    from harness.tracking import default_runs_dir, redact_uri
     from harness.tracking.sync import sync_runs
 
     summary = sync_runs(args.runs_dir or default_runs_dir(), args.mlflow_uri, suite=args.suite, dry_run=args.dry_run)
     verb = "would push" if args.dry_run else "pushed"
     print(
-        f"{verb} {len(summary.pushed)} cell(s) to {summary.uri}; {summary.already_present} already there"
+        f"{verb} {len(summary.pushed)} cell(s) to {redact_uri(summary.uri)}; {summary.already_present} already there"
         + (f"; {len(summary.unreadable)} unreadable result.json skipped" if summary.unreadable else "")
     )
     return 1 if summary.unreadable else 0

@@ -32,6 +32,10 @@ from harness.errors import DataFormatError, HarnessError
 #: Bytes parsed per chunk. Measured on 1M rows: 0.5-2 MiB chunks read fastest (cache-friendly numpy
 #: passes) with the lowest peak memory; re-scanning one bad chunk line by line stays well under a second.
 CHUNK_BYTES = 2 << 20
+#: A header line is a few numbers; reading more than this before its newline means it is not a header.
+HEADER_BYTES = 4096
+#: Longest piece of a bad token or line echoed in an error message.
+SHOWN_CHARS = 60
 
 
 # Low-level I/O --------------------------------------------------------------------------------------
@@ -49,6 +53,13 @@ def _stream_error(path: Path, lineno: int, exc: BaseException) -> DataFormatErro
     return DataFormatError(path, None, f"truncated or corrupt gzip stream{where} ({exc})")
 
 
+def _clip(text: str | bytes, limit: int = SHOWN_CHARS) -> str:
+    """``text`` for an error message, cut to ``limit`` characters with ``...`` (a token may be megabytes)."""
+    if isinstance(text, bytes):
+        text = text[: 4 * limit].decode("utf-8", "replace")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _utf8_error(path: Path, lineno: int, line: bytes, exc: UnicodeDecodeError, offset: int = 0) -> DataFormatError:
     """Name the first undecodable byte; ``offset`` is where ``line`` starts inside the decoded buffer."""
     col = exc.start - offset
@@ -63,34 +74,53 @@ def _read_all(path: Path) -> bytes:
             raise _stream_error(path, 0, exc) from None
 
 
+class _Chunks:
+    """Iterate ``(first_line_number, data)`` where data is whole lines, each ending in ``\\n``.
+
+    After iteration, ``unterminated`` says whether the last line lacked its newline (one was added). A
+    line longer than a chunk is gathered block by block and joined once, so it costs linear time.
+    """
+
+    def __init__(self, fh: BinaryIO, path: Path, lineno: int) -> None:
+        self.fh, self.path, self.lineno = fh, path, lineno
+        self.unterminated = False
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        pending: list[bytes] = []  # blocks of one line that has not ended yet
+        lineno = self.lineno
+        while True:
+            try:
+                block = self.fh.read(CHUNK_BYTES)
+            except (EOFError, OSError, zlib.error) as exc:
+                raise _stream_error(self.path, lineno, exc) from None
+            if not block:
+                break
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:  # no line ends in this block: keep gathering
+                pending.append(block)
+                continue
+            data = b"".join((*pending, block[:cut])) if pending else block[:cut]
+            pending = [block[cut:]] if cut < len(block) else []
+            yield lineno, data
+            lineno += data.count(b"\n")
+        if pending:  # last line without a trailing newline
+            self.unterminated = True
+            yield lineno, b"".join(pending) + b"\n"
+
+
 def _chunks(fh: BinaryIO, path: Path, lineno: int) -> Iterator[tuple[int, bytes]]:
     """Yield ``(first_line_number, data)`` where data is whole lines, each ending in ``\\n``."""
-    carry = b""
-    while True:
-        try:
-            block = fh.read(CHUNK_BYTES)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise _stream_error(path, lineno, exc) from None
-        if not block:
-            break
-        buf = carry + block
-        cut = buf.rfind(b"\n") + 1
-        if cut == 0:  # a single line longer than a chunk: keep reading
-            carry = buf
-            continue
-        yield lineno, buf[:cut]
-        lineno += buf.count(b"\n", 0, cut)
-        carry = buf[cut:]
-    if carry:  # last line without a trailing newline
-        yield lineno, carry + b"\n"
+    return iter(_Chunks(fh, path, lineno))
 
 
 def _read_header(fh: BinaryIO, path: Path, names: tuple[str, ...]) -> tuple[int, ...]:
     try:
-        raw = fh.readline()
+        raw = fh.readline(HEADER_BYTES)
     except (EOFError, OSError, zlib.error) as exc:
         raise _stream_error(path, 0, exc) from None
     expected = f"'{' '.join(names)}' ({len(names)} non-negative integers)"
+    if len(raw) == HEADER_BYTES and not raw.endswith(b"\n"):
+        raise DataFormatError(path, 1, f"bad header {_clip(raw)!r}: expected {expected} on a short first line")
     if not raw.strip():
         raise DataFormatError(path, 1, f"missing header: expected {expected}")
     fields = raw.lstrip(b"\xef\xbb\xbf").split()  # tolerate a UTF-8 byte-order mark
@@ -137,6 +167,11 @@ class _Parsed:
     lab_count: np.ndarray | None = None
     lab: np.ndarray | None = None
     sorted: bool = True
+    # set by _parse_chunks: global row numbers and pair counts of the non-empty rows (features, labels)
+    x_rows: np.ndarray | None = None
+    x_nnz: np.ndarray | None = None
+    y_rows: np.ndarray | None = None
+    y_nnz: np.ndarray | None = None
 
 
 def _digits(arr: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -253,9 +288,7 @@ def _slow(data: bytes, mode: str, num_cols: int, num_labels: int, path: Path, fi
         if mode == "combined" and toks and line[:1] not in _WS and b":" not in toks[0]:
             ids = toks.pop(0).split(b",")
             if not all(i.isdigit() for i in ids):
-                raise DataFormatError(
-                    path, lineno, f"bad label list {b','.join(ids).decode()!r}: expected ids like 3,17"
-                )
+                raise DataFormatError(path, lineno, f"bad label list {_clip(b','.join(ids))!r}: expected ids like 3,17")
             labs = [int(i) for i in ids]
             _check_ids(labs, num_labels, "label id", path, lineno)
             lab.extend(labs)
@@ -263,7 +296,7 @@ def _slow(data: bytes, mode: str, num_cols: int, num_labels: int, path: Path, fi
         row: list[int] = []
         for tok in toks:
             i, sep, v = tok.partition(b":")
-            shown = tok.decode()
+            shown = _clip(tok)
             if not sep or not i.isdigit() or not v:
                 raise DataFormatError(path, lineno, f"bad token {shown!r}: expected index:value")
             try:
@@ -290,9 +323,13 @@ def _check_ids(ids: list[int], limit: int, what: str, path: Path, lineno: int) -
     for i in ids:
         if i >= limit:
             raise DataFormatError(path, lineno, f"{what} {i} out of range [0, {limit})")
-    if len(set(ids)) != len(ids):
-        dup = next(i for n, i in enumerate(ids) if i in ids[:n])
-        raise DataFormatError(path, lineno, f"duplicate {what} {dup} in one row")
+    if len(set(ids)) == len(ids):
+        return
+    seen: set[int] = set()
+    for i in ids:  # the first repeat, in one pass: a row may hold a million ids
+        if i in seen:
+            raise DataFormatError(path, lineno, f"duplicate {what} {i} in one row")
+        seen.add(i)
 
 
 def first_bad_row(indptr: np.ndarray, indices: np.ndarray, num_cols: int) -> tuple[int, str] | None:
@@ -335,7 +372,7 @@ def _slow_pairs(data: bytes, num_rows: int | None, num_labels: int | None, path:
         nums = [_integral(t) for t in toks]
         if len(toks) != 2 or None in nums:
             raise DataFormatError(
-                path, first + off, f"expected 'row label' (two non-negative integers), got {text!r:.60}"
+                path, first + off, f"expected 'row label' (two non-negative integers), got {_clip(text)!r}"
             )
         for value, limit, what in ((nums[0], num_rows, "row"), (nums[1], num_labels, "label")):
             if limit is not None and value >= limit:  # type: ignore[operator]
@@ -366,17 +403,19 @@ def _index_dtype(limit: int) -> type:
 
 def _parse_chunks(
     path: Path, fh: BinaryIO, mode: str, shape: tuple[int, int, int], values: np.dtype | None
-) -> tuple[list[_Parsed], int, bool]:
-    """Parse every chunk after the header; returns the parts, the data-line count and sortedness.
+) -> tuple[list[_Parsed], int, bool, bool]:
+    """Parse every chunk after the header; returns the parts, the line count, sortedness, final newline.
 
     ``shape`` is (rows, columns, labels). Each part is shrunk to its final dtypes at once (values dropped
-    when ``values`` is None), so memory grows with the nonzeros, not with the text or the parse temporaries.
+    when ``values`` is None) and keeps only its non-empty rows, so memory grows with the nonzeros, not with
+    the text, the parse temporaries or the number of blank lines.
     """
     num_rows, num_cols, num_labels = shape
     parts: list[_Parsed] = []
     rows = 0
     all_sorted = True
-    for first, data in _chunks(fh, path, lineno=2):
+    chunks = _Chunks(fh, path, lineno=2)
+    for first, data in chunks:
         try:
             part = _fast(data, mode, num_cols, num_labels)
         except _Fallback:  # the line-by-line parser either names the bad line or parses it
@@ -387,13 +426,61 @@ def _parse_chunks(
         if over.size:  # trailing blank lines are tolerated, data beyond the header's row count is not
             line = first + max(num_rows - rows, 0) + int(over[0])
             raise DataFormatError(path, line, f"more rows than the header's {num_rows}")
-        rows += part.lines
         part.idx = part.idx.astype(_index_dtype(num_cols))
         part.val = _cast_values(part, values, path, first) if values is not None else np.zeros(0, np.float32)
-        if part.lab is not None:
+        part.x_rows, part.x_nnz = _nonempty(part.row_nnz, rows, num_rows)
+        if part.lab is not None and part.lab_count is not None:
             part.lab = part.lab.astype(_index_dtype(num_labels))
+            part.y_rows, part.y_nnz = _nonempty(part.lab_count, rows, num_rows)
+        part.row_nnz = part.lab_count = None  # type: ignore[assignment]  # one entry per line: not kept
+        rows += part.lines
         parts.append(part)
-    return parts, rows, all_sorted
+    return parts, rows, all_sorted, not chunks.unterminated
+
+
+def _nonempty(counts: np.ndarray, offset: int, num_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Global row numbers and pair counts of the lines holding pairs, in compact dtypes."""
+    local = np.flatnonzero(counts)
+    nnz = counts[local]
+    return (local + offset).astype(_index_dtype(num_rows)), nnz.astype(_index_dtype(int(nnz.max(initial=0))))
+
+
+def _check_rows_fit(path: Path, fh: BinaryIO, num_rows: int) -> None:
+    """Refuse, before reading on, a header claiming more rows than an uncompressed file has bytes left.
+
+    Every row but an empty last one needs at least its newline, so a file of 17 bytes cannot hold 900
+    million rows; a gzip file's size says nothing, and is checked by the row count once read.
+    """
+    if path.suffix == ".gz":
+        return
+    left = path.stat().st_size - fh.tell()
+    if num_rows > left + 1:
+        raise DataFormatError(
+            path,
+            1,
+            f"header says {num_rows:,} rows but only {left:,} bytes follow it (each row is a line): "
+            "wrong header or truncated file",
+        )
+
+
+def _check_rows_present(path: Path, num_rows: int, lines: int, final_newline: bool) -> None:
+    """A file that ends before its header's row count is truncated (or its header is wrong).
+
+    After a final newline (or right after the header) there is room for one more, empty, row: a file
+    written as ``"\\n".join(rows)`` whose last row is empty has no line left for that row.
+    """
+    if lines + final_newline < num_rows:
+        raise DataFormatError(
+            path,
+            1,
+            f"header says {num_rows:,} rows but the file ends after {lines:,} of them (at line {lines + 1:,}): "
+            "truncated file or wrong header (every row has its line; an empty row is an empty line)",
+        )
+
+
+def _out_of_memory(path: Path, header: tuple[int, ...]) -> DataFormatError:
+    shown = " ".join(str(h) for h in header)
+    return DataFormatError(path, 1, f"header '{shown}' needs more memory than is available for the matrix")
 
 
 def _cast_values(part: _Parsed, dtype: np.dtype, path: Path, first: int) -> np.ndarray:
@@ -411,20 +498,20 @@ def _assemble(
     parts: list[_Parsed], num_rows: int, num_cols: int, labels: bool, dtype: np.dtype | None
 ) -> sp.csr_matrix:
     """Stack the parts into CSR; ``dtype=None`` means binary (all values 1.0 as float32)."""
-    counts = np.concatenate([p.lab_count if labels else p.row_nnz for p in parts] or [np.zeros(0, np.int64)])
-    counts = counts[:num_rows]
-    indptr = np.zeros(num_rows + 1, np.int64)
-    np.cumsum(counts, out=indptr[1 : counts.size + 1])
-    indptr[counts.size + 1 :] = indptr[counts.size]  # force_header: missing trailing rows are empty
-    idx_dtype = _index_dtype(max(num_cols, int(indptr[-1])))
+    rows = [p.y_rows if labels else p.x_rows for p in parts]
+    counts = [p.y_nnz if labels else p.x_nnz for p in parts]
+    nnz = sum(int(c.sum(dtype=np.int64)) for c in counts)
+    idx_dtype = _index_dtype(max(num_cols, nnz))
+    indptr = np.zeros(num_rows + 1, idx_dtype)  # rows without pairs (empty lines) stay empty
+    for r, c in zip(rows, counts, strict=True):
+        indptr[r + 1] = c
+    np.cumsum(indptr, dtype=idx_dtype, out=indptr)
     indices = np.concatenate([(p.lab if labels else p.idx) for p in parts] or [np.zeros(0, idx_dtype)])
     if dtype is None:
         data = np.ones(indices.size, np.float32)
     else:
         data = np.concatenate([p.val for p in parts] or [np.zeros(0, dtype)])
-    return sp.csr_matrix(
-        (data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype)), shape=(num_rows, num_cols)
-    )
+    return sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr), shape=(num_rows, num_cols))
 
 
 def read_sparse_header(path: str | Path) -> tuple[int, int]:
@@ -432,6 +519,7 @@ def read_sparse_header(path: str | Path) -> tuple[int, int]:
     path = Path(path)
     with open_binary(path) as fh:
         rows, cols = _read_header(fh, path, ("num_rows", "num_cols"))
+        _check_rows_fit(path, fh, rows)
     return rows, cols
 
 
@@ -440,8 +528,10 @@ def read_sparse_matrix(
 ) -> sp.csr_matrix:
     """Read an XC sparse file (``trn_X_Y.txt``, ``trn_X_Xf.txt``, score files) into CSR.
 
-    The header ``num_rows num_cols`` fixes the shape (pyxclib ``force_header``): rows missing at the end
-    of the file are empty, so a file whose last rows have no labels still has the right shape.
+    The header ``num_rows num_cols`` fixes the shape. Every row has its line (an empty row an empty
+    line, as pyxclib and the XC tools write them); a file that ends before the header's row count is
+    refused as truncated. The one allowance: an empty last row may lack its line when the file ends in a
+    newline (``"\\n".join(rows)`` writes it so). Blank lines after the last row are ignored.
 
     Args:
         path: the file (``.gz`` is decompressed on the fly).
@@ -451,18 +541,27 @@ def read_sparse_matrix(
 
     Raises:
         DataFormatError: bad header, garbage token, index out of range, duplicate index in a row,
-            non-finite value, non-UTF-8 bytes, more rows than the header says, truncated gzip.
+            non-finite value, non-UTF-8 bytes, more or fewer rows than the header says, a header too
+            large for the file or for memory, truncated gzip.
     """
     path = Path(path)
     with open_binary(path) as fh:
         n_rows, n_cols = _read_header(fh, path, ("num_rows", "num_cols"))
         if num_cols is not None and n_cols != num_cols:
             raise DataFormatError(path, 1, f"header says {n_cols} columns, expected {num_cols}")
+        _check_rows_fit(path, fh, n_rows)
         values = None if binary else np.dtype(dtype)
-        parts, _, is_sorted = _parse_chunks(path, fh, "sparse", (n_rows, n_cols, 0), values)
-    out = _assemble(parts, n_rows, n_cols, False, values)
-    if not is_sorted:
-        out.sort_indices()
+        try:
+            parts, lines, is_sorted, final_newline = _parse_chunks(path, fh, "sparse", (n_rows, n_cols, 0), values)
+        except MemoryError:
+            raise _out_of_memory(path, (n_rows, n_cols)) from None
+    _check_rows_present(path, n_rows, lines, final_newline)
+    try:
+        out = _assemble(parts, n_rows, n_cols, False, values)
+        if not is_sorted:
+            out.sort_indices()
+    except MemoryError:
+        raise _out_of_memory(path, (n_rows, n_cols)) from None
     return out
 
 
@@ -478,15 +577,23 @@ def read_combined(path: str | Path, *, dtype: np.dtype | type = np.float32) -> t
     """
     path = Path(path)
     with open_binary(path) as fh:
-        n, n_feat, n_lab = _read_header(fh, path, ("num_points", "num_features", "num_labels"))
-        parts, lines, is_sorted = _parse_chunks(path, fh, "combined", (n, n_feat, n_lab), np.dtype(dtype))
+        header = _read_header(fh, path, ("num_points", "num_features", "num_labels"))
+        n, n_feat, n_lab = header
+        _check_rows_fit(path, fh, n)
+        try:
+            parts, lines, is_sorted, _ = _parse_chunks(path, fh, "combined", (n, n_feat, n_lab), np.dtype(dtype))
+        except MemoryError:
+            raise _out_of_memory(path, header) from None
     if lines < n:  # unlike split sparse files, every point has a line here (pyxclib read_data)
         raise DataFormatError(path, None, f"header says {n} points but the file has {lines} data lines")
-    X = _assemble(parts, n, n_feat, False, np.dtype(dtype))
-    Y = _assemble(parts, n, n_lab, True, None)
-    if not is_sorted:
-        X.sort_indices()
-        Y.sort_indices()
+    try:
+        X = _assemble(parts, n, n_feat, False, np.dtype(dtype))
+        Y = _assemble(parts, n, n_lab, True, None)
+        if not is_sorted:
+            X.sort_indices()
+            Y.sort_indices()
+    except MemoryError:
+        raise _out_of_memory(path, header) from None
     return X, Y
 
 
@@ -598,18 +705,32 @@ def _json_record(path: Path, lineno: int, raw: bytes, field: str, targets: bool)
         rec = json.loads(line)
     except json.JSONDecodeError as exc:
         raise DataFormatError(path, lineno, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+    except ValueError as exc:  # e.g. an integer of 5,000 digits (Python's int conversion limit)
+        raise DataFormatError(path, lineno, f"invalid JSON ({_clip(str(exc))})") from None
+    except RecursionError:  # e.g. [[[[...]]]] nested 100,000 deep
+        raise DataFormatError(path, lineno, "invalid JSON (nested too deeply)") from None
     if not isinstance(rec, dict):
         raise DataFormatError(path, lineno, f"expected a JSON object, got {type(rec).__name__}")
     for key in ("uid", field, *(("target_ind",) if targets else ())):
         if key not in rec:
-            raise DataFormatError(path, lineno, f"missing field {key!r} (fields: {', '.join(rec)})")
+            raise DataFormatError(path, lineno, f"missing field {key!r} (fields: {_clip(', '.join(rec))})")
     text = rec[field]
     if not isinstance(text, str):
         raise DataFormatError(path, lineno, f"field {field!r} must be a string, got {type(text).__name__}")
     labels = rec.get("target_ind", []) if targets else []
     if not isinstance(labels, list) or not all(type(t) is int for t in labels):
-        raise DataFormatError(path, lineno, f"target_ind must be a list of integers, got {labels!r:.60}")
+        raise DataFormatError(path, lineno, f"target_ind must be a list of integers, got {_clip(_short_repr(labels))}")
     return str(rec["uid"]), text, labels
+
+
+def _short_repr(value: object) -> str:
+    """``repr`` of a JSON value, without building the whole text of a huge list."""
+    if isinstance(value, list) and len(value) > SHOWN_CHARS:
+        value = value[:SHOWN_CHARS]
+    try:
+        return repr(value)
+    except RecursionError:
+        return "a value nested too deeply"
 
 
 # One text per line, name lists, filter pairs -------------------------------------------------------

@@ -50,11 +50,21 @@ LAYOUTS = {
 
 
 def _find(root: Path, *names: str) -> Path | None:
-    """The first of ``names`` (or its ``.gz``) present in ``root``."""
+    """The first of ``names`` (or its ``.gz``) present in ``root``.
+
+    Raises:
+        HarnessError: both ``name`` and ``name.gz`` exist: which one is current cannot be told, so neither
+            is picked silently.
+    """
     for name in names:
-        for cand in (root / name, root / f"{name}.gz"):
-            if cand.is_file():
-                return cand
+        found = [cand for cand in (root / name, root / f"{name}.gz") if cand.is_file()]
+        if len(found) == 2:
+            raise HarnessError(
+                f"{root}: both {name} and {name}.gz exist; keep only the one that is current "
+                "(the harness does not guess which to read)"
+            )
+        if found:
+            return found[0]
     return None
 
 
@@ -105,6 +115,9 @@ def resolve(name_or_path: str | Path, data_dir: str | Path | None = None) -> tup
     if looks_like_path or text not in dataset_registry:
         root = Path(text).expanduser()
         if root.is_dir():
+            embedded = _embedded_spec_for_folder(root)
+            if embedded is not None:  # the shipped folder itself, given by path: the registered dataset
+                return resolve(embedded.name)
             return root, _spec_for_folder(root)
         known = dataset_registry.names()
         raise HarnessError(
@@ -136,6 +149,33 @@ def resolve(name_or_path: str | Path, data_dir: str | Path | None = None) -> tup
         f"{spec.name}: no folder {' or '.join(spec.folders())} under {base}. {spec.download} "
         f"Expected layout: {LAYOUTS[spec.layout]}."
     )
+
+
+def _embedded_spec_for_folder(root: Path) -> DatasetSpec | None:
+    """The spec of the embedded dataset whose shipped folder ``root`` is (resolved), else None."""
+    name = root.resolve().name
+    if name not in dataset_registry:
+        return None
+    spec = dataset_registry.get(name)
+    if not spec.embedded:
+        return None
+    try:
+        from harness.data.embedded import EMBEDDED_ROOT
+    except ImportError:
+        return None
+    return spec if root.resolve() == (EMBEDDED_ROOT / spec.name).resolve() else None
+
+
+def registered_name_clash(root: Path) -> str | None:
+    """The registered dataset a user folder is named after (name or alias, any case), or None.
+
+    A folder that :func:`resolve` adopts as a registered dataset (its exact download folder name, or the
+    shipped embedded folder) is that dataset, not a clash.
+    """
+    name = root.resolve().name
+    if name not in dataset_registry or _spec_for_folder(root) is not None or _embedded_spec_for_folder(root):
+        return None
+    return dataset_registry.canonical(name)
 
 
 def _spec_for_folder(root: Path) -> DatasetSpec | None:
@@ -173,6 +213,7 @@ def load_dataset(
     layout = detect_layout(root)
     loader = {"json": _load_json, "rawtext": _load_rawtext, "sparse": _load_sparse, "combined": _load_combined}
     parts = loader[layout](root, spec, features)
+    _check_not_empty(root, parts)
     num_labels = parts["train"].Y.shape[1]
     rehearsal = (root / REHEARSAL_MARKER).is_file()
     if rehearsal:
@@ -197,6 +238,21 @@ def load_dataset(
     ds.filter_train = _filters(root, "filter_labels_train.txt", len(ds.train), num_labels)
     ds.files = {rel: fmt.file_sha256(root / rel) for rel in _present_files(root)}
     return ds
+
+
+def _check_not_empty(root: Path, parts: dict) -> None:
+    """A split with no rows, or a training split with no label at all, is a broken dataset, not a small one."""
+    for split, prefixes in (("train", ("trn", "train")), ("test", ("tst", "test"))):
+        if len(parts[split]) == 0:
+            files = [rel for rel in _present_files(root) if rel.split("/")[-1].startswith(prefixes)]
+            empty = [rel for rel in files if (root / rel).stat().st_size == 0]
+            named = ", ".join(empty or files) or split
+            raise HarnessError(
+                f"{root}: the {split} split has no rows ({named}{': 0 bytes' if empty else ''}); "
+                "is the download complete?"
+            )
+    if parts["train"].Y.nnz == 0:
+        raise HarnessError(f"{root}: no training point has any label; nothing can be learned or evaluated")
 
 
 def _present_files(root: Path) -> list[str]:

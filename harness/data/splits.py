@@ -3,7 +3,8 @@
 The published train/test splits are used as they are; model selection needs a validation set, which
 is carved from train by ranking rows on a fixed integer hash of (seed, row) (splitmix64), which, unlike a
 numpy Generator's stream, cannot change between numpy versions. The first call writes a manifest (index hashes plus
-the dataset's sha256) under ``$HARNESS_HOME/splits/``; later calls recompute and must match it.
+the dataset's sha256) under ``$HARNESS_HOME/splits/`` (keyed by the registered name, or for a user's own folder
+by its name and resolved path); later calls recompute and must match it.
 
 Usage::
 
@@ -118,9 +119,29 @@ class SplitManifest:
         return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
-def manifest_path(dataset_name: str, seed: int, fraction: float) -> Path:
-    """Where the manifest of ``(dataset, seed, fraction)`` lives under ``$HARNESS_HOME/splits/``."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_name)
+def manifest_key(dataset: XMCDataset | str) -> str:
+    """The folder name of a dataset's manifests: its registered name, or for a user's own folder (no registry
+    entry) and for rehearsal data its name plus a short hash of the folder's resolved path.
+
+    Two different folders both called ``mydata`` then get two manifests, and neither a folder named like a
+    registered dataset (``/tmp/wordnet-nouns``) nor a synthetic rehearsal of one ever writes into that dataset's
+    manifest. A registered dataset keeps its plain name, so its existing manifests stay where they are; cell
+    keys record the manifest's content hash, never its path.
+    """
+    if isinstance(dataset, str):
+        return dataset
+    if dataset.root is None or (dataset.spec is not None and not dataset.rehearsal):
+        return dataset.name
+    where = hashlib.sha256(str(Path(dataset.root).resolve()).encode()).hexdigest()[:12]
+    return f"{dataset.name}-{where}"
+
+
+def manifest_path(dataset: XMCDataset | str, seed: int, fraction: float) -> Path:
+    """Where the manifest of ``(dataset, seed, fraction)`` lives under ``$HARNESS_HOME/splits/``.
+
+    ``dataset`` is the loaded dataset (see :func:`manifest_key`), or a registered dataset's name.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", manifest_key(dataset))
     return harness_home() / "splits" / safe / f"seed{seed}-val{fraction:g}.json"
 
 
@@ -147,7 +168,7 @@ def get_split(
         val_sha256=_array_sha256(val),
     )
     fresh = dataclasses.replace(fresh, manifest_hash=fresh.compute_hash())
-    path = manifest_path(dataset.name, seed, fraction)
+    path = manifest_path(dataset, seed, fraction)
     if not path.is_file():
         write_json_atomic(path, fresh.to_dict())  # tmp + rename: never a half-written manifest
         return fit, val, fresh

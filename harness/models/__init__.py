@@ -6,7 +6,8 @@ Usage::
     model_registry.names()              # canonical names, e.g. ["inceptionxml", ...]
     cls = model_registry.get("inceptionxml")
 
-Models are added here, one line each, as they land (see docs/adding-a-model.md once the model contract exists).
+Models are added here, one line each (docs/adding-a-model.md: one file plus this line; a model in your own
+package registers itself through ``$HARNESS_PLUGINS`` instead).
 """
 
 from __future__ import annotations

@@ -110,14 +110,65 @@ class ModelCard:
 
 
 class XMCModel(abc.ABC):
-    """Base class of every registered model. Subclasses set ``name`` and ``Config`` and implement the methods."""
+    """Base class of every registered model: the whole contract the runner, profiler and tests rely on.
+
+    A subclass must set ``name`` and ``Config`` and implement the abstract methods (``fit``, ``predict_topk``,
+    ``save``, ``load``, ``card``). Everything else below is optional and declared here with its default, so no
+    caller probes a model for an attribute: override what applies. docs/adding-a-model.md walks through it.
+    """
 
     name: ClassVar[str]
     Config: ClassVar[type]
 
+    #: Why FLOPs per query do not apply (e.g. a tree of sparse linear models), shown instead of a number;
+    #: ``None``: the profiler counts FLOPs on :meth:`profiling_target`.
+    flops_na_reason: ClassVar[str | None] = None
+    #: The same seed and data give identical predictions on CPU. ``False`` where a library takes no seed; the
+    #: determinism tests then skip the model and say why.
+    deterministic: ClassVar[bool] = True
+    #: ``card().params`` are the model's real parameter counts; ``False`` where a library does not expose them.
+    params_exposed: ClassVar[bool] = True
+    #: The model can predict from BoW feature rows (:meth:`predict_matrix`), so a BoW-only dataset still gets
+    #: latency figures; text models leave it ``False``.
+    predicts_from_features: ClassVar[bool] = False
+
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         base = config if config is not None else self.Config()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
+        #: L, the label-space size, once fitted or loaded (0 before); the profiler splits FLOPs by it.
+        self.num_labels = 0
+
+    @classmethod
+    def tiny_config(cls) -> dict[str, Any]:
+        """Config overrides that make a fit take about a second on CPU: the contract tests and the smoke suite."""
+        return {}
+
+    @classmethod
+    def build_untrained(
+        cls,
+        num_labels: int,
+        vocab_size: int,
+        embedding_dim: int | None = None,
+        *,
+        device: str = "cpu",
+        **overrides: Any,
+    ) -> XMCModel:
+        """A predict-ready model of the given size with random weights, for ``harness profile`` before training.
+
+        Neural models override it; the default says plainly that this model cannot be sized without training.
+        """
+        from harness.errors import HarnessError
+
+        raise HarnessError(
+            f"model {cls.name!r} cannot be built untrained: it would need a classmethod build_untrained(num_labels, "
+            "vocab_size, embedding_dim=None, *, device='cpu', **overrides) (docs/adding-a-model.md)"
+        )
+
+    def predict_matrix(self, X: Any, k: int) -> TopK:
+        """The ``k`` best labels of each BoW feature row of ``X`` (models with ``predicts_from_features`` only)."""
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"{self.name} predicts from text only, not from BoW feature rows")
 
     @abc.abstractmethod
     def fit(self, train: SplitData, val: SplitData, *, ctx: FitContext) -> FitReport:

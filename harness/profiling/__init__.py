@@ -169,9 +169,13 @@ def profile_model(
     with pinned_threads(threads) as used:
         eff["threads"] = used
         if count_flops:
-            na_reason = getattr(model, "flops_na_reason", None)
             eff.update(
-                _flops(target if first is not None else None, getattr(model, "num_labels", None), crosscheck, na_reason)
+                _flops(
+                    target if first is not None else None,
+                    model.num_labels or None,
+                    crosscheck,
+                    model.flops_na_reason,
+                )
             )
         lat = latency_bs1(lambda q: run([q], k), queries, iters=latency_iters, warmup=warmup, device=device)
         eff.update(

@@ -51,14 +51,7 @@ def build_untrained(
     if num_labels < 1 or vocab_size < 1:
         raise HarnessError(f"num_labels and vocab_size must be positive (got {num_labels}, {vocab_size})")
     cls = model_registry.get(name)
-    hook = getattr(cls, "build_untrained", None)
-    if hook is None:
-        raise HarnessError(
-            f"model {cls.name!r} cannot be built untrained: its adapter needs a classmethod "
-            "build_untrained(num_labels, vocab_size, embedding_dim=None, *, device='cpu', **overrides) "
-            "(see docs/profiling.md)"
-        )
-    return hook(num_labels, vocab_size, embedding_dim, device=device, **overrides)
+    return cls.build_untrained(num_labels, vocab_size, embedding_dim, device=device, **overrides)
 
 
 def profiling_target(model: XMCModel, batch_size: int = 1) -> tuple[Any, tuple[Any, ...]] | None:
@@ -68,5 +61,4 @@ def profiling_target(model: XMCModel, batch_size: int = 1) -> tuple[Any, tuple[A
 
 def tiny_overrides(cls: type) -> dict[str, Any]:
     """The model's ``tiny_config()`` overrides (fast test instances), or none."""
-    tiny = getattr(cls, "tiny_config", None)
-    return dict(tiny()) if callable(tiny) else {}
+    return dict(cls.tiny_config())

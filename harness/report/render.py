@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 
 from harness.errors import HarnessError
@@ -29,6 +30,7 @@ from harness.report.aggregate import (
     row_delta,
 )
 from harness.report.fields import fit_stop, humanise_count, humanise_seconds
+from harness.results import printable
 
 LEGEND = (
     "Accuracy metrics are test-set percentages; each cell is the mean ± sample standard deviation over the "
@@ -163,7 +165,7 @@ def format_stat(stat: Stat | None, col: Column, *, pm: str = "±") -> str:
 
 def _title(report: Report) -> str:
     suites = sorted({t.suite for t in report.tables})
-    return ("suite " if len(suites) == 1 else "suites ") + ", ".join(f"`{s}`" for s in suites)
+    return ("suite " if len(suites) == 1 else "suites ") + ", ".join(_md_code(s) for s in suites)
 
 
 def _section(table: Table, report: Report) -> str:
@@ -184,26 +186,26 @@ def _failure_line(rec: dict) -> tuple[str, str, str]:
 
 def _markdown(report: Report, command: str) -> str:
     out = [f"# Benchmark results: {_title(report)}", ""]
-    out.append(f"- Command: `{command}`")
+    out.append(f"- Command: {_md_code(command)}")
     out.append(f"- Cells: {report.n_ok} finished, {report.n_failed} failed")
     for hw in report.hardware:
-        out.append(f"- Hardware: {hw}")
+        out.append(f"- Hardware: {_md_escape(hw)}")
     for version in report.versions:
-        out.append(f"- Versions: {version}")
+        out.append(f"- Versions: {_md_escape(version)}")
     out.append("")
     for paragraph in legend_lines(report):
         out += [paragraph, ""]
     for warning in report.warnings:
         out += [f"> **Warning:** {_md_escape(warning)}", ""]
     for table in report.tables:
-        out += [f"## {_section(table, report)}", ""]
+        out += [f"## {_md_text(_section(table, report))}", ""]
         deltas, at = delta_columns(report, table), 2 + _n_accuracy(report)
         head = ["Model", "n", *(c.label for c in report.columns)]
         head[at:at] = [f"Δ {c.label}" for c in deltas]
         out.append("| " + " | ".join(head) + " |")
         out.append("|:--|--:|" + "--:|" * (len(head) - 2))
         for i, row in enumerate(table.rows):
-            cells = [_md_escape(row.label) + _markers(row, "md"), str(len(row.records))]
+            cells = [_md_text(row.label) + _markers(row, "md"), str(len(row.records))]
             for col in report.columns:
                 text = format_stat(row.stats.get(col.key), col)
                 text = f"**{text}**" if i in table.best.get(col.key, ()) else text
@@ -224,7 +226,8 @@ def _markdown(report: Report, command: str) -> str:
             out += ["", "Failed cells:", ""]
             for rec in table.failed:
                 kind, message, key = _failure_line(rec)
-                out.append(f"- {_md_escape(rec['model'])}, seed {rec['seed']}: `{kind}` (cell `{key}`) {message}")
+                model, seed = _md_text(rec["model"]), _md_escape(rec["seed"])
+                out.append(f"- {model}, seed {seed}: {_md_code(kind)} (cell {_md_code(key)}) {_md_escape(message)}")
         out.append("")
     if report.footnotes:
         out += ["## Notes", ""]
@@ -241,6 +244,7 @@ def _markers(row: Row, fmt: str) -> str:
         flag = r"\textsuperscript{(!)}" if row.flagged else ""
         cut = r" \textit{" + _tex(cut) + "}" if cut else ""
         return cut + flag + (r"\textsuperscript{" + numbers.replace("-", "--") + "}" if numbers else "")
+    cut = _md_escape(cut)  # a stop reason the harness does not know is shown as recorded
     return (f" *{cut}*" if cut else "") + (" ⚠" if row.flagged else "") + (f" [{numbers}]" if numbers else "")
 
 
@@ -257,8 +261,33 @@ def _ranges(numbers: list[int]) -> str:
     return ",".join(parts)
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", r"\|")
+def _md_escape(text: object) -> str:
+    """Prose from data (warnings, notes, messages): control characters escaped, ``|`` kept out of table syntax."""
+    return printable(text).replace("|", r"\|")
+
+
+#: Characters with a meaning in (GitHub) Markdown: emphasis, code, links, HTML, headings, tables, strikethrough.
+_MD_SPECIAL = frozenset("\\`*_[]<>#|&~!")
+
+
+def _md_text(text: object) -> str:
+    """A name from data in a heading or a table cell (dataset, suite, model): shown literally, never as markup.
+
+    Control characters are escaped, and every Markdown-special character gets a backslash (CommonMark shows an
+    escaped ASCII punctuation character as itself), so a name such as ``# x | *y*`` cannot start a heading,
+    split a cell or turn into emphasis.
+    """
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in printable(text))
+
+
+def _md_code(text: object) -> str:
+    """``text`` as an inline code span, fenced with more backticks than it contains (no escapes work inside)."""
+    text = printable(text)
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    if longest == 0:
+        return f"`{text}`"
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _csv(report: Report, command: str) -> str:
@@ -313,7 +342,8 @@ def _csv(report: Report, command: str) -> str:
             line += [n_failed, *row.compat, notes]
             if published:
                 line += _csv_published(table, row, accuracy)
-            writer.writerow(line)
+            # The csv module quotes separators and line breaks; control characters from data are escaped too.
+            writer.writerow([printable(v) if isinstance(v, str) else v for v in line])
     return buf.getvalue()
 
 
@@ -347,6 +377,10 @@ _LATEX_SPECIALS = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    # Not special to LaTeX, but the default OT1 font encoding prints them as other glyphs (¡, ¿, —).
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
     "⚠": "(!)",
     "≈": r"$\approx$",
     "α": r"$\alpha$",
@@ -361,15 +395,21 @@ _LATEX_SPECIALS = {
 
 
 def _tex(text: str) -> str:
-    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in text)
+    """Text for the LaTeX body: control characters escaped (as ``\\x1b``), then every special character."""
+    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in printable(text))
+
+
+def _tex_comment(text: object) -> str:
+    """Text after ``%``: only a line break could end the comment early, so control characters are escaped."""
+    return printable(text)
 
 
 def _latex(report: Report, command: str) -> str:
     out = [
-        "% Generated by `" + command + "` (needs \\usepackage{booktabs}).",
-        *[f"% Hardware: {h}" for h in report.hardware],
-        *[f"% Versions: {v}" for v in report.versions],
-        *[f"% WARNING: {w}" for w in report.warnings],
+        "% Generated by `" + _tex_comment(command) + "` (needs \\usepackage{booktabs}).",
+        *[f"% Hardware: {_tex_comment(h)}" for h in report.hardware],
+        *[f"% Versions: {_tex_comment(v)}" for v in report.versions],
+        *[f"% WARNING: {_tex_comment(w)}" for w in report.warnings],
         "",
     ]
     for table in report.tables:
@@ -398,10 +438,10 @@ def _latex(report: Report, command: str) -> str:
                 label, ref_cells = published
                 out.append(" & ".join([r"\textit{" + _tex(label) + "}", "", *map(_tex, ref_cells)]) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-        out += [r"% published: " + line for line in published_lines(table)]
+        out += [r"% published: " + _tex_comment(line) for line in published_lines(table)]
         for rec in table.failed:
             kind, message, key = _failure_line(rec)
-            out.append(f"% failed: {rec['model']} seed {rec['seed']}: {kind} (cell {key}) {message}")
+            out.append(_tex_comment(f"% failed: {rec['model']} seed {rec['seed']}: {kind} (cell {key}) {message}"))
         out.append("")
     for paragraph in legend_lines(report)[1:]:  # the first is the caption's business
         out.append(r"\noindent " + _tex(paragraph.replace("*", "")) + r"\\")

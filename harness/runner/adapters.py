@@ -49,7 +49,7 @@ def profiling_queries(model: Any, split: Any) -> tuple[Sequence[Any] | None, Any
     """
     if split.texts is not None:
         return split.texts, None, None
-    if split.X is None or not callable(getattr(model, "predict_matrix", None)):
+    if split.X is None or not model.predicts_from_features:
         return None, None, None
     X = split.X.tocsr()
 

@@ -28,7 +28,7 @@ from typing import Any
 from harness import METRICS_VERSION, RESULT_SCHEMA_VERSION, __version__
 from harness.errors import HarnessError
 from harness.results import RESULT_FILE, write_json_atomic
-from harness.runner.plan import CellSpec, import_plugins, resolve_config
+from harness.runner.plan import CellSpec, config_data, import_plugins
 from harness.runner.progress import PROGRESS_FILE, ProgressWriter
 
 log = logging.getLogger("harness.cell")
@@ -62,6 +62,27 @@ def error_info(exc: BaseException, tail_lines: int = 40) -> dict[str, str]:
         kind = name
     lines = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
     return {"type": kind, "message": str(exc)[:4000], "traceback": "\n".join(lines[-tail_lines:])}
+
+
+def build_model(spec: CellSpec) -> Any:
+    """The cell's model, built from the config the plan resolved and the cell key hashes, field for field.
+
+    Building from the suite's overrides instead would pick up any default that changed since planning, so the
+    numbers would belong to another key; a field the model no longer has is an error, not silently dropped.
+    """
+    from harness.models import model_registry
+    from harness.models.contract import config_from_dict
+
+    cls = model_registry.get(spec.model)
+    try:
+        config = config_from_dict(cls.Config, spec.config, spec.model)
+    except (TypeError, ValueError) as exc:
+        raise HarnessError(
+            f"{spec.model}'s planned config no longer fits its code ({exc}); run the suite again"
+        ) from None
+    if config_data(config) != spec.config:  # e.g. a field added since planning took its default
+        raise HarnessError(f"{spec.model}'s planned config no longer fits its code; run the suite again")
+    return cls(config)
 
 
 def base_record(spec: CellSpec, started: str) -> dict[str, Any]:
@@ -121,7 +142,6 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
 
     from harness.data import load_dataset, split_train
     from harness.metrics import evaluate, inverse_propensity
-    from harness.models import model_registry
     from harness.models.contract import FitContext
     from harness.runner.adapters import capture_env, measure_efficiency, profiling_queries
 
@@ -144,9 +164,7 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
     inv_fit = inverse_propensity(train.Y, ds.A, ds.B)
     inv_train = inverse_propensity(ds.train.Y, ds.A, ds.B)
 
-    if resolve_config(spec.model, spec.overrides) != spec.config:  # the model's code changed after planning
-        raise HarnessError(f"{spec.model}'s resolved config differs from the planned one; run the suite again")
-    model = model_registry.get(spec.model)(**spec.overrides)
+    model = build_model(spec)
     work_dir = cell_dir / "work"
     ctx = FitContext(
         seed=spec.seed,

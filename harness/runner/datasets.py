@@ -21,9 +21,15 @@ from harness.registry import did_you_mean
 
 
 def dataset_ref(name: str, data_dir: str | None) -> tuple[str, str]:
-    """``(canonical name, what load_dataset receives)``; raises MissingDatasetError when it is not on disk."""
+    """``(canonical name, what load_dataset receives)``; raises MissingDatasetError when it is not on disk.
+
+    A folder given by path is a user's own dataset, filed under its folder name, unless it is a registered
+    dataset's download folder (its exact folder name) or the shipped folder of an embedded one. A user folder
+    named like a registered or synthetic dataset (``/tmp/wordnet-nouns``) is refused: its results would be
+    filed and compared under that dataset's name.
+    """
     from harness.data.datasets import dataset_registry
-    from harness.data.layout import resolve
+    from harness.data.layout import registered_name_clash, resolve
     from harness.runner.synthetic import SYNTHETIC, is_synthetic, materialize
 
     if is_synthetic(name):
@@ -42,8 +48,40 @@ def dataset_ref(name: str, data_dir: str | None) -> tuple[str, str]:
         except HarnessError as exc:
             raise MissingDatasetError(str(exc)) from None
     if spec is None:  # a user's own folder
+        _refuse_name_clash(root, registered_name_clash(root))
         return root.resolve().name, str(root)
-    return spec.name, spec.name
+    if spec.embedded or _names_registered(name):
+        return spec.name, spec.name
+    return spec.name, str(root)  # a download folder given by path: load it from there, as that dataset
+
+
+def _names_registered(text: str) -> bool:
+    """True when ``text`` is read as a registered name, not as a path (as harness.data.layout.resolve does)."""
+    from harness.data.datasets import dataset_registry
+
+    looks_like_path = any(c in text for c in "/\\") or text[:1] in ".~"
+    return not looks_like_path and text in dataset_registry
+
+
+def _refuse_name_clash(root: Path, registered: str | None) -> None:
+    from harness.data.splits import harness_home
+    from harness.runner.synthetic import is_synthetic
+
+    base = root.resolve().name
+    clash = registered
+    if clash is None and is_synthetic(base):
+        if root.resolve() == (harness_home() / "synthetic" / base.lower()).resolve():
+            return  # the generated synthetic folder itself
+        clash = base.lower()
+    if clash is None:
+        return
+    raise HarnessError(
+        f"{root}: a folder of your own named {base!r} would be filed, and compared, under the name of the "
+        f"{'synthetic' if registered is None else 'registered'} dataset {clash!r}, but it is not that dataset's "
+        f"data. Rename the folder (for example to {base}-own). To run {clash} itself, pass --datasets {clash}"
+        + ("" if registered is None else " (with --data-dir for a downloaded one)")
+        + "."
+    )
 
 
 class MissingDatasetError(HarnessError):

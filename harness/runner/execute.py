@@ -13,6 +13,12 @@ cleared before its cell runs, and ``result.json`` is written last and atomically
 is an interrupted attempt and never mistaken for a result. An advisory lock per cell folder keeps two
 ``harness run`` processes from running the same cell at once.
 
+Concurrent runs: a cell another process holds is "running elsewhere". It is set aside while this process
+runs the other cells, then waited for (its lock); if the other process finished it, its record is this
+run's outcome too (``elsewhere``: ok, or ``cached-failed``), and if it left none (killed), this process runs
+it. So two processes that share a runs folder split the work, and each exits 0 when every cell of its plan
+is ok on disk at the end.
+
 Progress: while a cell runs, the orchestrator polls its process a few times a second and hands the cell's
 ``progress.json`` (:mod:`harness.runner.progress`) to the display; the file is deleted when the process ends.
 """
@@ -32,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.results import RESULT_FILE, read_record, write_json_atomic
+from harness.results import RESULT_FILE, printable, read_record, write_json_atomic
 from harness.runner.cell import LOG_FILE, PARENT_ENV, SPEC_FILE, failed_record, utc_now
 from harness.runner.plan import CellSpec, Plan
 from harness.runner.progress import RunProgress, read_progress, remove_progress
@@ -40,6 +46,8 @@ from harness.runner.progress import RunProgress, read_progress, remove_progress
 log = logging.getLogger(__name__)
 
 RERUN_CHOICES = ("missing", "always", "never")
+#: Outcomes that leave an ok result on disk.
+OK_STATUSES = ("ok", "cached", "elsewhere")
 LOCK_FILE = ".lock"
 #: Seconds a cell gets to exit after SIGTERM before it is killed.
 GRACE_S = 10.0
@@ -52,7 +60,8 @@ class CellOutcome:
     """What happened to one cell in this invocation.
 
     ``status``: ``ok`` / ``failed`` (ran now), ``cached`` / ``cached-failed`` (found on disk, not run),
-    ``missing`` (``--rerun never`` and nothing on disk), ``busy`` (another process holds the cell),
+    ``elsewhere`` (another ``harness run`` was running it, and it finished ok), ``missing`` (``--rerun never``
+    and nothing on disk), ``busy`` (another process holds the cell: passing, the cell is waited for later),
     ``interrupted`` (stopped by Ctrl-C; nothing written).
     """
 
@@ -87,10 +96,12 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """130 after an interrupt, 1 when any cell is not ok (failed, missing, busy), else 0."""
+        """130 after an interrupt; 0 when every cell of the plan is ok on disk (run here, found there, or finished by
+        another process), else 1 (failed, missing)."""
         if self.interrupted:
             return 130
-        return 0 if all(o.status in ("ok", "cached") for o in self.outcomes) else 1
+        settled = len(self.outcomes) == len(self.plan.cells)
+        return 0 if settled and all(o.status in OK_STATUSES for o in self.outcomes) else 1
 
 
 def _lock(cell_dir: Path) -> int | None:
@@ -109,15 +120,17 @@ def _lock(cell_dir: Path) -> int | None:
     return fd
 
 
-def _existing(cell_dir: Path) -> dict[str, Any] | None:
-    """The cell's record on disk, or ``None`` (absent or unreadable: an unreadable one is re-run)."""
+def _existing(cell_dir: Path, *, warn: bool = True) -> dict[str, Any] | None:
+    """The cell's record on disk, or ``None`` (absent or unreadable: an unreadable one is re-run, with a warning
+    naming the file unless ``warn`` is false, for a second look at the same file)."""
     path = cell_dir / RESULT_FILE
     if not path.is_file():
         return None
     try:
         return dict(read_record(path))
     except HarnessError as exc:
-        log.warning("ignoring %s", exc)
+        if warn:
+            log.warning("ignoring %s; the cell runs again", printable(exc))
         return None
 
 
@@ -263,28 +276,53 @@ def execute(
         progress = RunProgress(on_event or (lambda line: log.info("%s", line)))
     summary = RunSummary(plan)
     total = len(plan.cells)
+    started = time.time()
+    settled: dict[int, CellOutcome] = {}
+    elsewhere: list[int] = []  # cells another process was running: waited for once the rest are done
+
+    def settle(i: int, outcome: CellOutcome, message: str) -> bool:
+        """Record one cell's outcome, print its line, mirror it to the tracker; False after an interrupt."""
+        spec, prefix = outcome.spec, f"[{i}/{total}] {outcome.spec.label}"
+        settled[i] = outcome
+        if outcome.status == "interrupted":
+            summary.interrupted = True
+            progress.say(f"{prefix}: {message}")
+            return False
+        progress.cell_done(spec.model, outcome.status, outcome.seconds)
+        progress.say(f"{prefix}: {message} · {progress.counts()}")
+        if tracker is not None and outcome.record is not None:
+            if outcome.executed and getattr(tracker, "uri", None):
+                progress.status(f"{spec.label}: logging to MLflow")
+            try:
+                tracker.log_cell(outcome.record, spec.path, invocation_id)
+            except Exception as exc:  # noqa: BLE001 - trackers promise not to raise; the record is on disk anyway
+                log.warning(
+                    "tracking %s failed: %s (the result is on disk; `harness sync` pushes it)",
+                    printable(spec.dir),
+                    printable(exc),
+                )
+        return True
+
     progress.start(plan.suite.name, [(spec.model, _will_run(spec, rerun)) for spec in plan.cells])
     try:
+        going = True
         for i, spec in enumerate(plan.cells, start=1):
             prefix = f"[{i}/{total}] {spec.label}"
             outcome, message = _visit(spec, rerun, prefix, progress)
-            summary.outcomes.append(outcome)
-            if outcome.status == "interrupted":
-                summary.interrupted = True
+            if outcome.status == "busy":
+                elsewhere.append(i)
                 progress.say(f"{prefix}: {message}")
+                continue
+            if not settle(i, outcome, message):
+                going = False
                 break
-            progress.cell_done(spec.model, outcome.status, outcome.seconds)
-            progress.say(f"{prefix}: {message} · {progress.counts()}")
-            if tracker is not None and outcome.record is not None:
-                if outcome.executed and getattr(tracker, "uri", None):
-                    progress.status(f"{spec.label}: logging to MLflow")
-                try:
-                    tracker.log_cell(outcome.record, spec.path, invocation_id)
-                except Exception as exc:  # noqa: BLE001 - trackers promise not to raise; the record is on disk anyway
-                    log.warning(
-                        "tracking %s failed: %s (the result is on disk; `harness sync` pushes it)", spec.dir, exc
-                    )
+        for i in elsewhere if going else ():
+            spec = plan.cells[i - 1]
+            outcome, message = _visit_elsewhere(spec, rerun, f"[{i}/{total}] {spec.label}", progress, started)
+            if not settle(i, outcome, message):
+                break
     finally:
+        summary.outcomes = [settled[i] for i in sorted(settled)]
         progress.close()
     _write_invocation(plan, summary, invocation_id)
     return summary
@@ -294,7 +332,7 @@ def _will_run(spec: CellSpec, rerun: str) -> bool:
     """Whether the cell is expected to run (for the time-left estimate); :func:`_visit` decides for real."""
     if rerun != "missing":
         return rerun == "always"
-    existing = _existing(spec.path)
+    existing = _existing(spec.path, warn=False)
     return existing is None or existing["status"] != "ok"
 
 
@@ -308,26 +346,78 @@ def _visit(spec: CellSpec, rerun: str, prefix: str, progress: RunProgress) -> tu
         return CellOutcome(spec, status, existing), message
     fd = _lock(cell_dir)
     if fd is None:
-        return CellOutcome(spec, "busy"), f"busy (another harness run holds {cell_dir}); skipped"
+        message = f"running elsewhere (another harness run holds {cell_dir}); waiting for it after the other cells"
+        return CellOutcome(spec, "busy"), message
     try:
         if rerun == "missing":  # another process may have finished it while we waited for the lock
-            existing = _existing(cell_dir)
+            existing = _existing(cell_dir, warn=False)
             if existing is not None and existing["status"] == "ok":
                 return CellOutcome(spec, "cached", existing), f"on disk ({_brief(existing)})"
-        progress.say(f"{prefix}: running ({cell_dir})")
-        progress.cell_started(prefix, spec.model)
-        t0 = time.perf_counter()
-        try:
-            record = run_one(spec, watch=progress.cell_update)
-        except KeyboardInterrupt:
-            outcome = CellOutcome(spec, "interrupted", None, time.perf_counter() - t0)
-            return outcome, "interrupted; nothing recorded, it runs again next time"
-        finally:
-            progress.cell_stopped()
-        seconds = time.perf_counter() - t0
-        return CellOutcome(spec, record["status"], record, seconds), f"{_brief(record)} in {seconds:.1f}s"
+        return _run_locked(spec, prefix, progress)
     finally:
         os.close(fd)
+
+
+def _visit_elsewhere(
+    spec: CellSpec, rerun: str, prefix: str, progress: RunProgress, started: float
+) -> tuple[CellOutcome, str]:
+    """Settle a cell that another process was running: wait for its lock, then take its result or run it.
+
+    The other process's result is this cell's outcome when it was written during this invocation (``started``,
+    a wall-clock time), or, under ``--rerun missing``, whenever it was written if it is ok. A cell the other
+    process left without a result (it was killed) is run here.
+    """
+    cell_dir = spec.path
+    fd = _lock(cell_dir)
+    if fd is None:
+        progress.say(f"{prefix}: running elsewhere; waiting for the other harness run to finish it")
+        progress.cell_started(prefix, spec.model)
+        try:
+            while fd is None:  # polled, so Ctrl-C and the display keep working while the other process runs it
+                _watch(cell_dir, progress.cell_update)
+                time.sleep(POLL_S)
+                fd = _lock(cell_dir)
+        except KeyboardInterrupt:
+            if fd is not None:
+                os.close(fd)
+            return CellOutcome(spec, "interrupted"), "interrupted while waiting for another harness run"
+        finally:
+            progress.cell_stopped()
+    try:
+        existing = _existing(cell_dir)
+        if existing is not None:
+            fresh = _written_since(cell_dir, started)
+            if existing["status"] == "ok" and (fresh or rerun == "missing"):
+                return CellOutcome(spec, "elsewhere", existing), f"done by another harness run ({_brief(existing)})"
+            if existing["status"] != "ok" and fresh:
+                return CellOutcome(spec, "cached-failed", existing), f"another harness run: {_brief(existing)}"
+        return _run_locked(spec, prefix, progress)
+    finally:
+        os.close(fd)
+
+
+def _written_since(cell_dir: Path, started: float) -> bool:
+    """Whether the cell's ``result.json`` was written at or after ``started`` (seconds since the epoch)."""
+    try:
+        return (cell_dir / RESULT_FILE).stat().st_mtime >= started - 1.0  # 1 s: coarse file-system clocks
+    except OSError:
+        return False
+
+
+def _run_locked(spec: CellSpec, prefix: str, progress: RunProgress) -> tuple[CellOutcome, str]:
+    """Run the cell now (the caller holds its lock)."""
+    progress.say(f"{prefix}: running ({spec.path})")
+    progress.cell_started(prefix, spec.model)
+    t0 = time.perf_counter()
+    try:
+        record = run_one(spec, watch=progress.cell_update)
+    except KeyboardInterrupt:
+        outcome = CellOutcome(spec, "interrupted", None, time.perf_counter() - t0)
+        return outcome, "interrupted; nothing recorded, it runs again next time"
+    finally:
+        progress.cell_stopped()
+    seconds = time.perf_counter() - t0
+    return CellOutcome(spec, record["status"], record, seconds), f"{_brief(record)} in {seconds:.1f}s"
 
 
 def _brief(record: dict[str, Any] | None) -> str:

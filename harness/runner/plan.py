@@ -158,8 +158,13 @@ def resolve_config(model: str, overrides: dict[str, Any], where: str = "") -> di
         config = dataclasses.replace(config_cls(), **overrides)
     except (TypeError, ValueError) as exc:
         raise HarnessError(f"{where}{model}: invalid config overrides {overrides}: {exc}") from None
+    return config_data(config)
+
+
+def config_data(config: Any) -> dict[str, Any]:
+    """A config dataclass as the JSON data a cell records and its key hashes (tuples become lists)."""
     data = config.to_dict() if hasattr(config, "to_dict") else dataclasses.asdict(config)
-    return json.loads(canonical_json(data))  # tuples -> lists, exactly what the cell will record
+    return json.loads(canonical_json(data))
 
 
 def select_models(suite: Suite, requested: Sequence[str] | None) -> list[str]:
@@ -185,6 +190,20 @@ def resolve_device(device: str) -> str:
     if device not in ("cpu", "cuda"):
         raise HarnessError(f"device must be auto, cpu or cuda, got {device!r}")
     return device
+
+
+def checked_timeout(timeout: float | None, suite: Suite) -> float | None:
+    """The per-cell time limit (``--timeout-per-cell``, else the suite's): a positive, finite number or ``None``."""
+    import math
+
+    value, source = (
+        (timeout, "--timeout-per-cell") if timeout is not None else (suite.timeout_per_cell, "timeout_per_cell")
+    )
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise HarnessError(f"{source} must be a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def default_threads() -> int:
@@ -235,6 +254,7 @@ def plan_suite(
         HarnessError: unknown model or config field, missing datasets under ``missing="fail"``, a dataset whose
             files changed since its split was fixed, or a requested device that is not there.
     """
+    cell_timeout = checked_timeout(timeout, suite)
     plugins = import_plugins()
     model_names = select_models(suite, models)
     cli = parse_settings(settings, model_names)
@@ -276,6 +296,11 @@ def plan_suite(
     cells = []
     for name, ref in dict.fromkeys(refs):
         info = dataset_identity(ref, data_dir, suite.val_fraction, suite.split_seed)
+        if suite.k > int(info["n_labels"]):  # k > L would rank labels that do not exist (and size arrays by k)
+            raise HarnessError(
+                f"suite {suite.name}: k: {suite.k} is more than the {info['n_labels']} labels of dataset {name!r}; "
+                f"set k to at most {info['n_labels']}"
+            )
         for model in model_names:
             overrides = overrides_for(model, name)
             config = resolved.get((model, name.lower()))
@@ -304,7 +329,7 @@ def plan_suite(
                     dataset_info=info,
                     profiling=dict(suite.profiling),
                     keep_models=suite.keep_models,
-                    timeout=timeout if timeout is not None else suite.timeout_per_cell,
+                    timeout=cell_timeout,
                     plugins=plugins,
                     inputs=inputs,
                     notes=suite.notes_for(model, name),

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from harness.results import printable
+
 log = logging.getLogger(__name__)
 
 PROGRESS_FILE = "progress.json"
@@ -376,8 +378,12 @@ class RunProgress:
         self.cell: _Cell | None = None
 
     def say(self, line: str) -> None:
-        """Print one line (displays that hold the terminal print it above their bars)."""
-        self._say(line)
+        """Print one line (displays that hold the terminal print it above their bars).
+
+        Lines carry data (dataset folder names, error messages, a cell's phase names): control characters are
+        escaped (:func:`harness.results.printable`), so a name cannot recolour the terminal or forge a line.
+        """
+        self._say(printable(line))
 
     def start(self, suite: str, cells: Sequence[tuple[str, bool]]) -> None:
         """The plan: each cell's model and whether it is expected to run (not already on disk)."""
@@ -520,6 +526,7 @@ class BarProgress(RunProgress):
     def say(self, line: str) -> None:
         from tqdm import tqdm
 
+        line = printable(line)
         if self._bar is None:
             print(line, file=self.stream, flush=True)
         else:
@@ -531,7 +538,7 @@ class BarProgress(RunProgress):
         super().start(suite, cells)
         common = {"file": self.stream, "dynamic_ncols": True, "mininterval": 0.0}
         fmt = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} cells, {elapsed} elapsed{postfix}"
-        self._bar = tqdm(total=self.total, desc=f"suite {suite}", bar_format=fmt, position=0, **common)
+        self._bar = tqdm(total=self.total, desc=f"suite {printable(suite)}", bar_format=fmt, position=0, **common)
         self._line = tqdm(total=0, bar_format="{desc}", position=1, leave=False, **common)
         self._refresh()
 
@@ -550,7 +557,7 @@ class BarProgress(RunProgress):
             now = self.clock()
             label = cell.prefix.split("] ", 1)[-1]
             text = f"  {label} [{fmt_duration(now - cell.started)}]: {describe(cell.state, now)}"
-            self._line.set_description_str(text, refresh=True)
+            self._line.set_description_str(printable(text), refresh=True)
 
     def cell_started(self, prefix: str, model: str) -> None:
         super().cell_started(prefix, model)
@@ -566,7 +573,7 @@ class BarProgress(RunProgress):
 
     def status(self, text: str) -> None:
         if self._line is not None:
-            self._line.set_description_str(f"  {text}", refresh=True)
+            self._line.set_description_str(f"  {printable(text)}", refresh=True)
 
     def close(self) -> None:
         for bar in (self._line, self._bar):

@@ -1,7 +1,9 @@
 """MLflow tracker: an experiment per suite, a parent run per (invocation, model), a child run per cell.
 
 Uses ``MlflowClient`` (not the fluent ``mlflow.start_run`` API) so several parent runs can stay open at once
-without global active-run state. ``mlflow`` is imported at the first logged cell.
+without global active-run state. ``mlflow`` is imported at the first logged cell. Whether a cell is already in
+MLflow is decided under a (store, experiment) file lock (:mod:`harness.tracking.lock`), so concurrent syncs and
+runs log each cell once and never delete each other's runs.
 
 Usage::
 
@@ -15,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -26,6 +27,7 @@ from typing import Any
 
 from harness import __version__
 from harness.results import ResultRecord
+from harness.tracking.lock import lock_path, store_lock
 from harness.tracking.mapping import (
     MAX_TAG_VALUE,
     cell_metrics,
@@ -35,6 +37,7 @@ from harness.tracking.mapping import (
     parent_metrics,
     truncate,
 )
+from harness.tracking.uri import redact_text, redact_uri, sqlite_path, strip_userinfo, sync_command
 
 log = logging.getLogger(__name__)
 
@@ -79,32 +82,43 @@ class MlflowTracker:
         """Log each parent's common params and end it."""
         self._guard(self._close_invocation, invocation_id, status)
 
+    def push_cell(self, record: ResultRecord, cell_dir: Path, invocation_id: str) -> bool:
+        """Log one cell unless MLflow has it (``harness sync``); only a cell logged now joins a parent.
+
+        Returns:
+            True when this call logged it; False when MLflow had it, or another process logged it meanwhile.
+        """
+        return bool(self._guard(self._log_cell, record, Path(cell_dir), invocation_id, True))
+
     def is_logged(self, record: ResultRecord) -> bool:
-        """Whether MLflow already holds this record completely (same cell key and finish time)."""
+        """Whether MLflow already holds this record completely (same cell key and finish time).
+
+        Read from an index made once per experiment: True is final (a complete run is never deleted), False
+        may be stale under concurrency, which :meth:`log_cell` and :meth:`push_cell` check again under the lock.
+        """
         index = self._index(self._experiment_id(_suite(record)))
-        return any(complete for _, complete in index.get(_identity(record), []))
+        return _complete(index.get(_identity(record), []))
 
     # -- internals ---------------------------------------------------------------------------------------
 
-    def _guard(self, fn: Any, *args: Any) -> None:
+    def _guard(self, fn: Any, *args: Any) -> Any:
         if self.failed:
-            return
+            return None
         try:
-            fn(*args)
+            return fn(*args)
         except Exception as exc:
             if self._strict:
                 raise
             self.failed = True
-            hint = "harness sync" + (f" --runs-dir {shlex.quote(str(self._runs_dir))}" if self._runs_dir else "")
-            hint += f" --mlflow-uri {shlex.quote(self.uri)}"
             log.warning(
                 "MLflow tracking to %s failed (%s: %s); tracking is off for the rest of this run. The results "
                 "on disk are complete; push them later with: %s",
-                self.uri,
+                redact_uri(self.uri),
                 type(exc).__name__,
-                exc,
-                hint,
+                redact_text(str(exc), self.uri),
+                sync_command(self._runs_dir, self.uri),
             )
+            return None
 
     def _mlflow(self) -> Any:
         if self._client is None:
@@ -127,52 +141,97 @@ class MlflowTracker:
             client = self._mlflow()
             exp = client.get_experiment_by_name(suite)
             if exp is None:
-                exp_id = client.create_experiment(
-                    suite, artifact_location=self._artifact_location(suite), tags={"harness.suite": suite}
-                )
-            elif exp.lifecycle_stage != "active":
+                with store_lock(lock_path(self.uri, suite)):  # two processes must not both create it
+                    exp = client.get_experiment_by_name(suite)
+                    if exp is None:
+                        self._experiments[suite] = client.create_experiment(
+                            suite, artifact_location=self._artifact_location(suite), tags={"harness.suite": suite}
+                        )
+                        return self._experiments[suite]
+            if exp.lifecycle_stage != "active":
                 raise RuntimeError(f"MLflow experiment {suite!r} is deleted; restore it or purge it with `mlflow gc`")
-            else:
-                exp_id = exp.experiment_id
-            self._experiments[suite] = exp_id
+            self._experiments[suite] = exp.experiment_id
         return self._experiments[suite]
 
     def _artifact_location(self, suite: str) -> str | None:
         """Beside the SQLite file (``results/mlruns/<suite>``), not MLflow's ``./mlruns`` in whatever cwd."""
-        if not self.uri.startswith("sqlite:///"):
+        db = sqlite_path(self.uri)
+        if db is None:
             return None  # a server or other store decides where artifacts go
-        db = Path(self.uri[len("sqlite:///") :])
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", suite)
         return (db.resolve().parent / "mlruns" / safe).as_uri()
+
+    def _search(self, exp_id: str, filter_string: str) -> list[tuple[tuple[str, str], str, bool]]:
+        """Active cell runs matching ``filter_string``: [((cell key, finished_at), run id, complete)]."""
+        client, found, token = self._mlflow(), [], None
+        while True:
+            page = client.search_runs([exp_id], filter_string, max_results=1000, page_token=token)
+            for run in page:
+                tags = run.data.tags
+                key = (tags.get("harness.cell_key", ""), tags.get("harness.finished_at", ""))
+                found.append((key, run.info.run_id, tags.get(COMPLETE_TAG) == "complete"))
+            token = page.token
+            if not token:
+                return found
 
     def _index(self, exp_id: str) -> dict[tuple[str, str], list[tuple[str, bool]]]:
         """Cells MLflow already has: (cell key, finished_at) -> [(run id, complete)], read once per experiment."""
         if exp_id not in self._logged:
-            client, index, token = self._mlflow(), defaultdict(list), None
-            while True:
-                page = client.search_runs([exp_id], "tags.`harness.role` = 'cell'", max_results=1000, page_token=token)
-                for run in page:
-                    tags = run.data.tags
-                    key = (tags.get("harness.cell_key", ""), tags.get("harness.finished_at", ""))
-                    index[key].append((run.info.run_id, tags.get(COMPLETE_TAG) == "complete"))
-                token = page.token
-                if not token:
-                    break
+            index: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
+            for key, run_id, complete in self._search(exp_id, "tags.`harness.role` = 'cell'"):
+                index[key].append((run_id, complete))
             self._logged[exp_id] = index
         return self._logged[exp_id]
 
-    def _log_cell(self, record: ResultRecord, cell_dir: Path, invocation_id: str) -> None:
+    def _runs_now(self, exp_id: str, identity: tuple[str, str]) -> list[tuple[str, bool]]:
+        """The runs MLflow holds for one cell right now (not the index, which may be stale)."""
+        cell_key = identity[0]
+        if "'" in cell_key or "\\" in cell_key:  # not a harness key; read the whole experiment again
+            self._logged.pop(exp_id, None)
+            return list(self._index(exp_id).get(identity, []))
+        rows = self._search(exp_id, f"tags.`harness.role` = 'cell' and tags.`harness.cell_key` = '{cell_key}'")
+        return [(run_id, complete) for key, run_id, complete in rows if key == identity]
+
+    def _log_cell(self, record: ResultRecord, cell_dir: Path, invocation_id: str, only_new: bool = False) -> bool:
+        """Log the cell's child run unless MLflow has it; True when logged now.
+
+        The decision is made under the (store, experiment) lock from what MLflow holds at that moment, so
+        two processes never both log a cell, and a run another process completed is never deleted.
+        ``only_new`` (sync): the cell joins this invocation's parent only when logged now; otherwise (run)
+        it always joins, so a resumed run's parent aggregates every cell of the suite.
+        """
         suite = _suite(record)
         exp_id = self._experiment_id(suite)
-        parent = self._parent(exp_id, invocation_id, suite, record)
-        parent.records.append(record)
+        parent = None if only_new else self._parent(exp_id, invocation_id, suite, record)
+        if parent is not None:
+            parent.records.append(record)
+        identity = _identity(record)
         index = self._index(exp_id)
-        previous = index.get(_identity(record), [])
-        if not any(complete for _, complete in previous):
-            for run_id, _ in previous:  # an interrupted earlier attempt: replace it rather than duplicate
-                self._mlflow().delete_run(run_id)
-            index[_identity(record)] = [(self._log_child(exp_id, parent.run_id, record, cell_dir, invocation_id), True)]
-        self._update_parent(parent)
+        logged = False
+        if not _complete(index.get(identity, [])):
+            with store_lock(lock_path(self.uri, suite)):
+                runs = self._runs_now(exp_id, identity)
+                if not _complete(runs):
+                    runs = self._delete_interrupted(runs)
+                if not runs:
+                    if parent is None:
+                        parent = self._parent(exp_id, invocation_id, suite, record)
+                        parent.records.append(record)
+                    runs = [(self._log_child(exp_id, parent.run_id, record, cell_dir, invocation_id), True)]
+                    logged = True
+                index[identity] = runs
+        if parent is not None:
+            self._update_parent(parent)
+        return logged
+
+    def _delete_interrupted(self, runs: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+        """Delete runs whose logging was interrupted; ``[(run id, True)]`` if one turns out complete by now."""
+        client = self._mlflow()
+        for run_id, _ in runs:
+            if client.get_run(run_id).data.tags.get(COMPLETE_TAG) == "complete":
+                return [(run_id, True)]  # finished by a process this lock does not reach (another machine): keep it
+            client.delete_run(run_id)
+        return []
 
     def _log_child(self, exp_id: str, parent_id: str, record: ResultRecord, cell_dir: Path, invocation_id: str) -> str:
         client = self._mlflow()
@@ -268,7 +327,8 @@ class MlflowTracker:
 def _probe(uri: str) -> None:
     """Fail fast when nothing answers at ``uri``; any HTTP answer (even 401 or 404) means a server is there."""
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as resp:  # noqa: S310
+        # Without user:password@, which urllib would take for part of the host name (MLflow sends them itself).
+        with urllib.request.urlopen(strip_userinfo(uri).rstrip("/") + "/health", timeout=5) as resp:  # noqa: S310
             resp.read()
     except urllib.error.HTTPError:
         pass  # e.g. a proxy with authentication, or a --static-prefix: let MLflow's own calls decide
@@ -276,6 +336,10 @@ def _probe(uri: str) -> None:
 
 def _suite(record: ResultRecord) -> str:
     return str(record.get("suite") or "harness")
+
+
+def _complete(runs: list[tuple[str, bool]]) -> bool:
+    return any(complete for _, complete in runs)
 
 
 def _identity(record: ResultRecord) -> tuple[str, str]:

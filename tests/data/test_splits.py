@@ -49,7 +49,7 @@ def big_json(tmp_path: Path) -> Path:
 def test_manifest_written_once_and_reused(big_json: Path, isolated_harness_home: Path) -> None:
     ds = load_dataset(big_json)
     fit, val, manifest = get_split(ds, seed=0, fraction=0.2)
-    path = manifest_path(ds.name, 0, 0.2)
+    path = manifest_path(ds, 0, 0.2)
     assert path.is_file() and path.is_relative_to(isolated_harness_home / "splits")
     stored = json.loads(path.read_text())
     assert stored["manifest_hash"] == manifest.manifest_hash and stored["dataset_sha256"] == ds.sha256
@@ -71,19 +71,21 @@ def test_changed_data_is_detected(big_json: Path, tmp_path: Path) -> None:
         get_split(load_dataset(big_json))
 
 
-def test_same_name_with_other_data_is_detected(big_json: Path, tmp_path: Path) -> None:
-    get_split(load_dataset(big_json))
+def test_two_folders_with_one_name_keep_their_own_splits(big_json: Path, tmp_path: Path) -> None:
+    """User folders are keyed by resolved path (issue 13, D3): a second `split-set` elsewhere is another dataset."""
+    first = get_split(load_dataset(big_json))[2]
     other = tmp_path / "elsewhere" / "split-set"
     shutil.copytree(big_json, other)
     write(other / "tst.json", json_lines(records(["z"], [[0]], prefix="q")))
-    with pytest.raises(HarnessError, match="changed since its split was fixed"):
-        get_split(load_dataset(other))
+    second = get_split(load_dataset(other))[2]
+    assert first.dataset_sha256 != second.dataset_sha256
+    assert manifest_path(load_dataset(big_json), 0, 0.1) != manifest_path(load_dataset(other), 0, 0.1)
 
 
 def test_edited_manifest_or_changed_generator_is_detected(big_json: Path) -> None:
     ds = load_dataset(big_json)
     get_split(ds)
-    path = manifest_path(ds.name, 0, 0.1)
+    path = manifest_path(ds, 0, 0.1)
     data = json.loads(path.read_text())
     data["val_sha256"] = "0" * 64
     path.write_text(json.dumps(data))

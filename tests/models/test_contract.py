@@ -1,7 +1,7 @@
 """The model contract, checked for every registered model with a tiny config on a tiny synthetic dataset.
 
-A new model gets these tests by registering itself; give it a fast configuration either in ``TINY`` below
-or as a ``tiny_config()`` classmethod returning config overrides.
+A new model gets these tests by registering itself; give it a fast configuration with a ``tiny_config()``
+classmethod returning config overrides (the contract declares it, default none).
 """
 
 from __future__ import annotations
@@ -17,17 +17,11 @@ from harness.models import model_registry
 from harness.models.contract import FitContext, FitReport, ModelCard, TopK, XMCModel
 from tests.models.synthetic import NUM_LABELS
 
-#: Per-model config overrides that make a fit take about a second (used before ``tiny_config()``).
-TINY: dict[str, dict] = {}
-
 NAMES = model_registry.names()
 
 
 def tiny_overrides(name: str) -> dict:
-    cls = model_registry.get(name)
-    if name in TINY:
-        return TINY[name]
-    return cls.tiny_config() if hasattr(cls, "tiny_config") else {}
+    return model_registry.get(name).tiny_config()
 
 
 def fit_model(name: str, synthetic, seed: int = 0) -> tuple[XMCModel, FitReport]:
@@ -84,7 +78,7 @@ def test_predict_split_matches_predict_topk(fitted, synthetic):
 
 def test_deterministic_under_seed(fitted, synthetic):
     name, model, _ = fitted
-    if not getattr(model, "deterministic", True):
+    if not model.deterministic:
         # omikuji seeds its k-means from the OS; the card says so, and test_peers checks the fit is still good
         pytest.skip(f"{name} declares deterministic = False (its library takes no seed)")
     again, _ = fit_model(name, synthetic, seed=0)
@@ -101,7 +95,7 @@ def test_save_load_round_trip(fitted, synthetic, tmp_path: Path):
     texts = synthetic[2].texts
     before, after = model.predict_topk(texts, 5), loaded.predict_topk(texts, 5)
     np.testing.assert_array_equal(before.indices, after.indices)
-    if getattr(model, "deterministic", True):
+    if model.deterministic:
         np.testing.assert_array_equal(before.scores, after.scores)
     else:  # omikuji sums its trees in file-listing order after a load: the last float32 bit may move
         np.testing.assert_allclose(before.scores, after.scores, rtol=1e-5)
@@ -149,7 +143,7 @@ def test_card(fitted):
     card = model.card()
     assert isinstance(card, ModelCard)
     assert card.name == name
-    if not getattr(model, "params_exposed", True):
+    if not model.params_exposed:
         # a library that keeps its pruned sparse weights internal: no count rather than a made-up one
         assert card.params == {} and "params_note" in card.config
     else:

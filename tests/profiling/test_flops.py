@@ -18,7 +18,7 @@ from harness.profiling.untrained import profiling_target
 @pytest.mark.parametrize("name", model_registry.names())
 def test_every_registered_model_has_no_unsupported_op_and_agrees_with_flopcountermode(name, tiny_model) -> None:
     cls = model_registry.get(name)
-    if not hasattr(cls, "build_untrained") and getattr(cls, "flops_na_reason", None):
+    if cls.flops_na_reason:
         # a non-neural peer (trees, kNN) has nothing to build untrained: its FLOPs are n/a with its own reason
         out = _flops(None, None, crosscheck=False, na_reason=cls.flops_na_reason)
         assert out["flops_per_query"] is None and out["flops_na_reason"].startswith("not applicable")
