@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import METRICS_VERSION, RESULT_SCHEMA_VERSION, __version__
+from harness.profiling.options import DEFAULT_QUERIES
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,6 @@ log = logging.getLogger(__name__)
 def dir_bytes(path: Path) -> int:
     """Total size of the regular files under ``path`` (what ``model.save`` wrote)."""
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-
-
-#: Test texts the profiler cycles through (latency at batch 1, throughput at a large batch).
-PROFILE_QUERIES = 2048
 
 
 #: What a timed call covers when a BoW-only dataset is profiled on feature rows.
@@ -92,7 +89,7 @@ def measure_efficiency(
     if model_dir is not None and model_dir.is_dir():
         eff["model_bytes"] = dir_bytes(model_dir)
     opts = dict(options)
-    n_queries = int(opts.pop("queries", PROFILE_QUERIES))
+    n_queries = int(opts.pop("queries", DEFAULT_QUERIES))
     if not opts.pop("enabled", True) or not texts:
         eff["profiled"] = False
         return eff

@@ -29,6 +29,7 @@ from harness import METRICS_VERSION
 from harness.data.word_vectors import word_vectors_path
 from harness.errors import HarnessError
 from harness.models.config_types import check_types
+from harness.profiling.options import ProfilingOptions
 from harness.registry import did_you_mean
 from harness.runner.datasets import MissingDatasetError, dataset_identity, dataset_ref
 from harness.suites import Suite
@@ -94,7 +95,7 @@ class CellSpec:
         vectors = self.inputs.get("word_vectors")
         if vectors is not None:  # the file's content, not where it lies, identifies the numbers
             config = {**config, "embedding_path": f"sha256:{vectors['sha256']}"}
-        return {
+        payload = {
             "model": self.model,
             "config": config,
             "dataset": {"name": self.dataset, "sha256": self.dataset_info["sha256"]},
@@ -106,6 +107,10 @@ class CellSpec:
             "metrics_version": METRICS_VERSION,
             "device": self.device,
         }
+        measured = ProfilingOptions.from_suite(self.profiling).measured_key()
+        if measured:  # figures switched off are another cell: switching them on must not find it "done"
+            payload["profiling"] = measured
+        return payload
 
     @property
     def path(self) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.profiling.options import ProfilingOptions
 from harness.registry import UnknownNameError, did_you_mean
 
 SUITES_DIR = Path(__file__).resolve().parent
@@ -74,7 +75,8 @@ class Suite:
             seed, so that all models are selected on the same points.
         device: ``auto`` (cuda when available), ``cpu`` or ``cuda``.
         threads: torch intra-op threads per cell (``None``: every CPU the process may use).
-        profiling: keyword options passed to the profiler (``enabled: false`` skips it).
+        profiling: the profiler's options (:class:`~harness.profiling.options.ProfilingOptions`, checked here;
+            ``enabled: false`` skips it).
         timeout_per_cell: seconds before a cell is killed and recorded as failed (``None``: no limit).
         keep_models: keep each fitted model in its cell folder (``model/``); off by default because
             real-benchmark models are hundreds of MB per cell.
@@ -220,6 +222,7 @@ def parse_suite(name: str, spec: dict[str, Any], path: Path | None = None) -> Su
     profiling = spec.get("profiling") or {}
     if not isinstance(profiling, dict):
         raise fail("profiling", "must be a mapping of profiler options")
+    ProfilingOptions.from_suite(profiling, f"{where}: profiling")  # unknown keys, types and ranges
     timeout = spec.get("timeout_per_cell")
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
         raise fail("timeout_per_cell", f"must be a positive number of seconds or null, got {timeout!r}")

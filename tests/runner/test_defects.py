@@ -53,6 +53,32 @@ def test_d1_k_above_the_label_count_is_refused(tmp_path: Path, capsys: pytest.Ca
 
 
 @pytest.mark.parametrize(
+    ("profiling", "message"),
+    [
+        ({"latency_iter": 50}, "unknown option 'latency_iter'.*Did you mean 'latency_iters'"),
+        ({"queries": 0}, "queries: must be >= 1"),
+        ({"enabled": "no"}, "enabled: must be true or false"),
+        ({"warmup": 2.5}, "warmup: must be an integer"),
+    ],
+)
+def test_d4_profiling_options_are_checked_when_the_suite_is_read(profiling: dict, message: str) -> None:
+    with pytest.raises(HarnessError, match=message):
+        parse_suite("x", {"datasets": ["synthetic-tiny"], "models": ["test-ok"], "profiling": profiling})
+
+
+def test_d4_switching_a_measurement_off_is_another_cell(tmp_path: Path) -> None:
+    """Cells run without efficiency figures must not count as done once the figures are switched back on."""
+
+    def key(profiling: dict) -> str:
+        suite = parse_suite("x", {"datasets": ["synthetic-tiny"], "models": ["knn"], "profiling": profiling})
+        return plan_suite(suite, tmp_path).cells[0].key
+
+    base = key({})
+    assert key({"latency_iters": 7, "queries": 10}) == base  # timing effort only: the same cell
+    assert key({"enabled": False}) != base and key({"count_flops": False}) != base
+
+
+@pytest.mark.parametrize(
     ("model", "settings", "message"),
     [
         ("lightxml-minilm", {"lr": 0}, "lightxml-minilm: lr must be > 0, got 0"),  # trained nothing, recorded ok
