@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.sparse_peer import SparseFeatureFields, SparsePeerModel, resolve_threads
+from baselines.sparse_peer import SparseFeatureFields, SparsePeerModel
 from harness.errors import HarnessError
 from harness.models.config_types import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE
 from harness.models.contract import FitContext, TopK
@@ -118,7 +118,7 @@ class NapkinXCPLTModel(SparsePeerModel):
             "ensemble": cfg.ensemble,
             "tree_search_type": cfg.tree_search_type,
             "beam_search_width": cfg.beam_search_width,
-            "threads": resolve_threads(cfg.threads),
+            "threads": self.library_threads(),
         }
 
     def _new_folder(self) -> Path:
@@ -134,11 +134,11 @@ class NapkinXCPLTModel(SparsePeerModel):
 
         folder = self._new_folder() / "model"
         settings = self.library_settings()
-        settings["threads"] = self.config.train_threads or resolve_threads(0)
+        settings["threads"] = self.config.train_threads or self.library_threads(0)
         self._model = PLT(str(folder), seed=ctx.seed, verbose=0, **settings)
         _reseed_c_rand(ctx.seed)
         self._model.fit(X, sp.csr_matrix(Y, dtype=np.float32))
-        self._model.set_params(threads=resolve_threads(self.config.threads))
+        self._model.set_params(threads=self.library_threads())
 
     def _library_fitted(self) -> bool:
         return self._model is not None
@@ -167,7 +167,7 @@ class NapkinXCPLTModel(SparsePeerModel):
         # Copied, so that the loaded model never writes into (or depends on) the saved folder.
         local = self._new_folder() / "model"
         shutil.copytree(folder, local)
-        self._model = PLT(str(local), threads=resolve_threads(self.config.threads))
+        self._model = PLT(str(local), threads=self.library_threads())
         self._model.load()
 
     def deviations(self) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.sparse_peer import SparseFeatureFields, SparsePeerModel, resolve_threads
+from baselines.sparse_peer import SparseFeatureFields, SparsePeerModel
 from harness.errors import HarnessError
 from harness.models.config_types import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE
 from harness.models.contract import FitContext, TopK
@@ -138,7 +138,7 @@ class OmikujiModel(SparsePeerModel):
             "linear_max_iter": cfg.linear_max_iter,
             "linear_weight_threshold": cfg.weight_threshold,
             "beam_size": cfg.beam_size,
-            "threads": resolve_threads(cfg.threads),
+            "threads": self.library_threads(),
         }
 
     def _hyper_param(self, omikuji: Any) -> Any:
@@ -153,7 +153,7 @@ class OmikujiModel(SparsePeerModel):
 
     def _fit_matrix(self, X: sp.csr_matrix, Y: sp.csr_matrix, ctx: FitContext) -> None:
         omikuji = self.require()
-        threads = resolve_threads(self.config.threads)
+        threads = self.library_threads()
         if ctx.work_dir is not None:  # the runner's scratch folder of this cell (removed after fit)
             Path(ctx.work_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="omikuji-", dir=ctx.work_dir) as tmp:
@@ -178,7 +178,7 @@ class OmikujiModel(SparsePeerModel):
         n = X.shape[0]
         idx = np.full((n, k), -1, dtype=np.int64)
         val = np.full((n, k), -np.inf, dtype=np.float32)
-        workers = min(resolve_threads(self.config.threads), max(1, n // MIN_ROWS_PER_THREAD))
+        workers = min(self.library_threads(), max(1, n // MIN_ROWS_PER_THREAD))
         if workers <= 1:
             self._predict_rows(X, range(n), k, idx, val)
         else:
@@ -202,7 +202,7 @@ class OmikujiModel(SparsePeerModel):
             self._model = omikuji.Model.load(str(folder))
         except RuntimeError as exc:
             raise HarnessError(f"cannot load the omikuji model in {folder}: {exc}") from exc
-        self._model.init_prediction_thread_pool(resolve_threads(self.config.threads))
+        self._model.init_prediction_thread_pool(self.library_threads())
 
     def deviations(self) -> list[str]:
         cfg, defaults = self.config, self.Config()

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.sparse_peer import SparseFeatureFields, SparsePeerModel, resolve_threads
+from baselines.sparse_peer import SparseFeatureFields, SparsePeerModel
 from harness.errors import HarnessError, OptionalDependencyError
 from harness.models.contract import FitContext, ModelCard, TopK
 
@@ -172,7 +172,7 @@ class PecosXRLinearModel(SparsePeerModel):
         cfg = self.config
         Y = sp.csr_matrix(Y, dtype=np.float32, copy=True)
         Y.data[:] = 1.0
-        threads = resolve_threads(cfg.threads)
+        threads = self.library_threads()
         with _quiet_pecos():
             # A label no training point carries gets a zero PIFA vector and an empty ranker column: it is placed in
             # some leaf but never scores, which is all a linear model can do for it.
@@ -220,7 +220,7 @@ class PecosXRLinearModel(SparsePeerModel):
                 beam_size=cfg.beam_size,
                 only_topk=max(cfg.only_topk, k),
                 post_processor=cfg.post_processor,
-                threads=max(1, min(resolve_threads(cfg.threads), X.shape[0])),
+                threads=max(1, min(self.library_threads(), X.shape[0])),
             )
         return csr_to_topk(sp.csr_matrix(scores), k)
 

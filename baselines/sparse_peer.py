@@ -64,7 +64,10 @@ class SparseFeatureFields:
     )
     threads: int = field(
         default=0,
-        metadata={"help": "library threads; 0: the runner's OMP_NUM_THREADS, else every usable core", **NON_NEGATIVE},
+        metadata={
+            "help": "library threads; 0: the cell's (FitContext.threads), else every usable core",
+            **NON_NEGATIVE,
+        },
     )
 
     def __post_init__(self) -> None:
@@ -81,11 +84,11 @@ class SparseFeatureFields:
         return config_from_dict(cls, data, cls.__name__)
 
 
-def resolve_threads(requested: int) -> int:
-    """Threads for a library call: ``requested`` if positive, else the runner's choice, else every usable core.
+def resolve_threads(requested: int, given: int | None = None) -> int:
+    """Threads for a library call: ``requested`` if positive, else ``given`` by the runner, else every usable core.
 
-    The runner exports ``OMP_NUM_THREADS`` = the suite's ``threads`` to each cell, so a peer uses the same
-    number of cores as the neural models it is compared with.
+    The runner gives each cell the suite's ``threads`` (``FitContext.threads``), so a peer uses the same number of
+    cores as the neural models it is compared with.
     """
     if requested > 0:
         return requested
@@ -93,8 +96,7 @@ def resolve_threads(requested: int) -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, min(cores, int(env))) if env.isdigit() and int(env) > 0 else max(1, cores)
+    return max(1, min(cores, given)) if given else max(1, cores)
 
 
 def pad_topk(indices: np.ndarray, scores: np.ndarray, k: int) -> TopK:
@@ -128,6 +130,7 @@ class SparsePeerModel(XMCModel):
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
+        self.cell_threads: int | None = None  # the runner's threads for this cell (FitContext.threads)
         self.featurizer: TfidfFeaturizer | None = None
         self.feature_kind: str | None = None
         self.num_features = 0
@@ -225,8 +228,13 @@ class SparsePeerModel(XMCModel):
         return self.featurizer.transform(list(texts))
 
     # --------------------------------------------------------------------------------------- contract
+    def library_threads(self, requested: int | None = None) -> int:
+        """Threads for the library: the config's ``threads`` (or ``requested``), else the cell's, else all cores."""
+        return resolve_threads(self.config.threads if requested is None else requested, self.cell_threads)
+
     def fit(self, train: SplitData, val: SplitData, *, ctx: FitContext) -> FitReport:
         """Featurise ``train``, train the library model, and record validation metrics (nothing is selected)."""
+        self.cell_threads = ctx.threads
         self.require()
         start = time.perf_counter()
         X = self._train_features(train)
@@ -248,7 +256,7 @@ class SparsePeerModel(XMCModel):
         self.fit_summary = {
             "features_seconds": t0 - start,
             "library_fit_seconds": library_s,
-            "threads": resolve_threads(self.config.threads),
+            "threads": self.library_threads(),
             "n_train": int(X.shape[0]),
             "train_nnz": int(X.nnz),
         }

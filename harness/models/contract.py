@@ -56,6 +56,8 @@ class FitContext:
             ``phase`` ("clustering", "train", "validate", ...); training events add ``epoch``, ``epochs`` (the
             current maximum), ``step``, ``steps`` (per epoch), ``loss`` and, after validation, ``val_p@1``.
             The runner turns them into the terminal's live progress; a listener must not raise.
+        threads: CPU threads the runner gives this cell (the suite's ``threads``); a library with its own thread
+            pool uses it, so every model of a comparison runs on the same cores. ``None``: every usable core.
         unlabelled_texts: the test split's texts *without* labels. Only for a model whose config asks for the
             paper's transductive vocabulary (InceptionXML counts train + test words, methods.md §1.1); every
             other model must ignore them, and a model that reads them records it on its card.
@@ -70,6 +72,7 @@ class FitContext:
     work_dir: Path | None = None
     on_progress: Callable[[dict[str, Any]], None] | None = None
     unlabelled_texts: Sequence[str] | None = None
+    threads: int | None = None
 
     def report(self, **event: Any) -> None:
         """Send one progress event to :attr:`on_progress` (a no-op when nobody listens)."""

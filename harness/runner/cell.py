@@ -175,6 +175,7 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
         work_dir=work_dir,
         on_progress=progress,
         unlabelled_texts=ds.test.texts,
+        threads=spec.threads,
     )
     progress.phase("fit")
     t0 = time.perf_counter()

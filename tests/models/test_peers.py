@@ -193,3 +193,13 @@ def test_bow_dataset_runs_through_the_runner_with_latency(shared_xc: Path, runs_
     assert rec["card"]["config"]["features_used"]["kind"] == "bow"
     assert rec["metrics"]["p@1"] > 0.4  # napkinXC's PLT scores ~0.6 P@1 on Bibtex
     assert rec["efficiency"]["latency_what"] == BOW_LATENCY_WHAT and rec["efficiency"]["latency_ms_p50_bs1"] > 0
+
+
+def test_library_threads_come_from_the_fit_context_not_the_environment(synthetic, monkeypatch) -> None:
+    """The runner gives threads through FitContext.threads; an OMP_NUM_THREADS left in the shell is not read back."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    train, val, _ = synthetic
+    model = _tiny("napkinxc-plt", threads=0)
+    model.fit(train, val, ctx=FitContext(seed=0, num_labels=NUM_LABELS, threads=1))
+    assert model.library_threads() == 1 and model.fit_summary["threads"] == 1
+    assert model_registry.get("napkinxc-plt")(threads=3).library_threads() == 3  # an explicit setting wins
