@@ -218,11 +218,15 @@ class XMCModel(abc.ABC):
 
 
 def config_from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
-    """``cls(**data)`` for a saved model config, refusing unknown keys so that a typo or a config written by another
-    model is an error rather than silently ignored. ``what`` names the config in the message."""
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-        from harness.errors import HarnessError
+    """``cls(**data)`` for a saved or planned model config, refusing unknown keys (with the closest field) so that a
+    typo or a config written by another model is an error rather than silently ignored. ``what`` names the config
+    in the message."""
+    from harness.errors import HarnessError
+    from harness.registry import did_you_mean
 
-        raise HarnessError(f"unknown {what} config keys: {unknown}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        hint = did_you_mean(unknown[0], names)
+        raise HarnessError(f"unknown {what} config keys: {unknown}.{hint}")
     return cls(**data)

@@ -151,3 +151,23 @@ def test_card(fitted):
         assert sum(v for k, v in card.params.items() if k != "total" and "_" not in k) <= card.params["total"]
     assert card.deviations, "a card must list its deviations from the paper (or say there are none)"
     assert isinstance(card.config, dict) and card.config
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_config_documents_its_fields_and_round_trips_strictly(name) -> None:
+    """One config path: the planned config (JSON) builds the model's config exactly, and every field has help."""
+    import dataclasses
+
+    from harness.errors import HarnessError
+    from harness.models.contract import config_from_dict
+    from harness.runner.plan import config_data
+
+    cls = model_registry.get(name)
+    config_cls = cls.Config
+    assert dataclasses.is_dataclass(config_cls) and config_cls.__dataclass_params__.frozen
+    assert all(f.metadata.get("help") for f in dataclasses.fields(config_cls)), "a field without help text"
+    data = config_data(config_cls(**tiny_overrides(name)))
+    assert config_data(config_from_dict(config_cls, data, name)) == data
+    first = dataclasses.fields(config_cls)[0].name
+    with pytest.raises(HarnessError, match=f"Did you mean '{first}'"):
+        config_from_dict(config_cls, {**data, first + "x": 1}, name)
