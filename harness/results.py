@@ -16,8 +16,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,23 +110,10 @@ def printable(text: object, *, newlines: bool = False) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file in the same folder and ``os.replace``: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates the file 0600; results are meant to be shared, so apply the usual umask instead.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, allow_nan=False, default=_json_default)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a record's JSON atomically (:func:`harness.io.write_json_atomic`); numpy scalars become numbers."""
+    from harness import io
+
+    io.write_json_atomic(path, data, default=_json_default)
 
 
 def _json_default(obj: Any) -> Any:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,19 +82,11 @@ class LabelClusters:
 
     def save(self, path: str | Path) -> None:
         """Write one ``.npz`` (the arrays plus ``info`` as UTF-8 JSON bytes) atomically: tmp file + ``os.replace``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from harness.io import write_npz_atomic
+
         info = np.frombuffer(json.dumps(self.info, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, label_cluster=self.label_cluster, members=self.members, sizes=self.sizes, info_json=info)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        arrays = {"label_cluster": self.label_cluster, "members": self.members, "sizes": self.sizes}
+        write_npz_atomic(path, compressed=False, **arrays, info_json=info)
 
     @classmethod
     def load(cls, path: str | Path) -> LabelClusters:

@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import math
 import zlib
@@ -28,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.errors import DataFormatError, HarnessError
+from harness.io import file_sha256  # noqa: F401 - re-exported: fmt.file_sha256
 
 #: Bytes parsed per chunk. Measured on 1M rows: 0.5-2 MiB chunks read fastest (cache-friendly numpy
 #: passes) with the lowest peak memory; re-scanning one bad chunk line by line stays well under a second.
@@ -128,15 +128,6 @@ def _read_header(fh: BinaryIO, path: Path, names: tuple[str, ...]) -> tuple[int,
         shown = raw.strip().decode("utf-8", "replace")[:80]
         raise DataFormatError(path, 1, f"bad header {shown!r}: expected {expected}")
     return tuple(int(f) for f in fields)
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 hex digest of a file's bytes as stored (compressed files are hashed compressed)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # Vectorised scanner ---------------------------------------------------------------------------------

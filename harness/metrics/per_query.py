@@ -25,7 +25,6 @@ The file is small (float32, one (n, k) array per key) and written beside ``topk.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,16 +151,16 @@ def query_values_from(values: dict[str, np.ndarray], metric: str) -> tuple[np.nd
 
 def save_per_query(path: Path, values: dict[str, np.ndarray], *, cell_key: str, dataset_sha256: str) -> None:
     """Write ``per_query.npz`` through a temporary name, so a killed cell never leaves a truncated file."""
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(
-        tmp,
+    from harness.io import write_npz_atomic
+
+    write_npz_atomic(
+        path,
         format=np.int64(PER_QUERY_FORMAT),
         k=np.int64(_width(values)),
         cell_key=np.array(cell_key),
         dataset_sha256=np.array(dataset_sha256),
         **{key: np.asarray(v, dtype=np.float32) for key, v in values.items()},
     )
-    os.replace(tmp, path)
 
 
 def load_per_query(path: Path) -> PerQuery | None:

@@ -16,8 +16,9 @@ input lookup table(s), ``head`` everything after the text vector (classifier, sh
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from harness.io import dir_bytes  # noqa: F401 - re-exported for the profiler and its callers
 
 if TYPE_CHECKING:
     from torch import nn
@@ -86,11 +87,3 @@ def module_bytes(module: nn.Module) -> int:
         seen.add(id(tensor))
         total += tensor.numel() * tensor.element_size()
     return total
-
-
-def dir_bytes(path: Path) -> int:
-    """Total size of the regular files under ``path`` (a saved model folder), symlinks not followed."""
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())

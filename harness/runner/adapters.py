@@ -22,14 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import METRICS_VERSION, RESULT_SCHEMA_VERSION, __version__
+from harness.io import dir_bytes
 from harness.profiling.options import DEFAULT_QUERIES
 
 log = logging.getLogger(__name__)
-
-
-def dir_bytes(path: Path) -> int:
-    """Total size of the regular files under ``path`` (what ``model.save`` wrote)."""
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
 #: What a timed call covers when a BoW-only dataset is profiled on feature rows.

@@ -271,9 +271,9 @@ def _save_topk(path: Path, indices: Any, scores: Any, k: int) -> None:
     """``topk.npz`` through a temporary name: a killed cell never leaves a truncated archive under the real name."""
     import numpy as np
 
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, indices=indices.astype(np.int64), scores=scores, k=np.int64(k))
-    os.replace(tmp, path)
+    from harness.io import write_npz_atomic
+
+    write_npz_atomic(path, indices=indices.astype(np.int64), scores=scores, k=np.int64(k))
 
 
 def _die_with_parent() -> None:

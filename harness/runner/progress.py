@@ -175,9 +175,10 @@ class ProgressWriter:
 
     def _write(self) -> None:
         """Temp file and ``os.replace``, so a reader never sees half a file; no fsync: this is scratch."""
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self.state), encoding="utf-8")
-        os.replace(tmp, self.path)
+        from harness.io import atomic_write
+
+        with atomic_write(self.path, "w", durable=False, make_parents=False) as fh:
+            fh.write(json.dumps(self.state))
         self._last_write = self.clock()
 
 
