@@ -29,7 +29,7 @@ import scipy
 import scipy.sparse as sp
 from tabulate import tabulate
 
-from harness.metrics import TopK, evaluate, inverse_propensity
+from harness.metrics import RankedLabels, evaluate, inverse_propensity
 
 K = 5
 FAMILIES = ("p", "ndcg", "psp", "psndcg", "r")
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = inverse_propensity(train, A=0.55, B=1.5)
     score_csr = score_matrix(pred, scores, args.labels)
 
-    ours_s, ours = best_of(args.repeats, lambda: evaluate(TopK(pred), truth, inv_prop=weights, k=K))
+    ours_s, ours = best_of(args.repeats, lambda: evaluate(RankedLabels(pred), truth, inv_prop=weights, k=K))
     ours_sparse_s, ours_sparse = best_of(args.repeats, lambda: evaluate(score_csr, truth, inv_prop=weights, k=K))
 
     pred_lists = [[int(c) for c in row if c >= 0] for row in pred]
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     rows = [
-        ["ours: TopK indices (n x 5) -> all 25 metrics", ours_s, nxc_s / ours_s],
+        ["ours: RankedLabels indices (n x 5) -> all 25 metrics", ours_s, nxc_s / ours_s],
         ["ours: sparse score matrix -> all 25 metrics", ours_sparse_s, nxc_s / ours_sparse_s],
         ["napkinxc.metrics (lists) -> same 25 metrics", nxc_s, 1.0],
     ]

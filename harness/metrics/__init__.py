@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from harness.metrics.evaluate import binarize_truth, evaluate, metric_keys
 from harness.metrics.propensity import inverse_propensity
-from harness.metrics.topk import TopK, topk_from_dense, topk_from_sparse
+from harness.metrics.topk import RankedLabels, topk_from_dense, topk_from_sparse
 
 __all__ = [
-    "TopK",
+    "RankedLabels",
     "binarize_truth",
     "evaluate",
     "inverse_propensity",

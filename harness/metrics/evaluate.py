@@ -8,7 +8,7 @@ Usage::
     m["p@1"], m["psp@5"]          # fractions in [0, 1]
 
 ``pred`` may be a sparse (n, L') score matrix, a dense float (n, L') score array, an integer (n, w)
-array of ranked label indices (``-1`` = no prediction) or a :class:`TopK` (indices plus scores).
+array of ranked label indices (``-1`` = no prediction) or a :class:`RankedLabels` (indices plus scores).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from harness.metrics.filtering import FilterPairs
 from harness.metrics.propensity import ideal_weights
 from harness.metrics.ranking import RankingSums, hits_of
-from harness.metrics.topk import TopK, compact, topk_from_dense, topk_from_indices, topk_from_sparse
+from harness.metrics.topk import RankedLabels, compact, topk_from_dense, topk_from_indices, topk_from_sparse
 
 #: Metric families in the order they appear in results; ``psp``/``psndcg`` need propensities.
 FAMILIES = ("p", "ndcg", "psp", "psndcg", "r")
@@ -47,7 +47,7 @@ def binarize_truth(truth: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
 
 
 def evaluate(
-    pred: sp.spmatrix | sp.sparray | np.ndarray | TopK | tuple,
+    pred: sp.spmatrix | sp.sparray | np.ndarray | RankedLabels | tuple,
     truth: sp.spmatrix | sp.sparray,
     *,
     inv_prop: np.ndarray | None = None,
@@ -179,7 +179,7 @@ class _Predictions:
         if sp.issparse(pred):
             self.kind, self.data = "sparse", sp.csr_matrix(pred)
         elif isinstance(pred, tuple):
-            top = TopK(*pred)
+            top = RankedLabels(*pred)
             self.kind, self.data = "indices", np.asarray(top.indices)
             self.scores = None if top.scores is None else np.asarray(top.scores)
         elif isinstance(pred, np.ndarray) and pred.dtype.kind in "iu":
@@ -188,7 +188,7 @@ class _Predictions:
             self.kind, self.data = "dense", pred
         else:
             raise TypeError(
-                "pred must be a sparse score matrix, a float score array, an integer index array or a TopK, "
+                "pred must be a sparse score matrix, a float score array, an integer index array or a RankedLabels, "
                 f"got {type(pred).__name__}"
             )
         if self.data.ndim != 2:
@@ -197,7 +197,7 @@ class _Predictions:
             raise ValueError(f"pred has {self.data.shape[0]} rows, the truth has {n_rows}")
         if self.kind == "indices":
             if self.data.dtype.kind not in "iu":
-                raise ValueError(f"TopK indices must be integers, got dtype {self.data.dtype}")
+                raise ValueError(f"RankedLabels indices must be integers, got dtype {self.data.dtype}")
             if self.data.size and (self.data.min() < -1 or self.data.max() >= n_labels):
                 raise ValueError(
                     f"predicted label indices must lie in [0, {n_labels}) or be -1, "

@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from harness.metrics.evaluate import checked_inputs, ranked_chunks
 from harness.metrics.propensity import ideal_weights
 from harness.metrics.ranking import discounts
-from harness.metrics.topk import TopK
+from harness.metrics.topk import RankedLabels
 
 PER_QUERY_FILE = "per_query.npz"
 #: Bumped when the keys or their meaning change; the report ignores files of another format.
@@ -62,7 +62,7 @@ class PerQuery:
 
 
 def per_query_values(
-    pred: sp.spmatrix | sp.sparray | np.ndarray | TopK | tuple,
+    pred: sp.spmatrix | sp.sparray | np.ndarray | RankedLabels | tuple,
     truth: sp.spmatrix | sp.sparray,
     *,
     inv_prop: np.ndarray | None = None,

@@ -2,10 +2,10 @@
 
 Usage::
 
-    from harness.metrics.topk import TopK, topk_from_dense, topk_from_sparse
+    from harness.metrics.topk import RankedLabels, topk_from_dense, topk_from_sparse
     idx = topk_from_sparse(score_csr, k=5)          # (n, 5) int64, -1 where a row has < 5 scores
     idx = topk_from_dense(score_array, k=5)
-    evaluate(TopK(indices, scores), Y_test)          # index arrays re-ordered by their scores
+    evaluate(RankedLabels(indices, scores), Y_test)          # index arrays re-ordered by their scores
 
 Every ranking here orders by decreasing score and breaks ties by the *lower label index* (for an
 index array with scores: by the earlier column). ``-1`` means "no prediction" and always sorts last.
@@ -22,8 +22,11 @@ import scipy.sparse as sp
 PAD = -1
 
 
-class TopK(NamedTuple):
-    """Predicted labels per row, best first unless ``scores`` says otherwise.
+class RankedLabels(NamedTuple):
+    """Predicted labels per row, best first unless ``scores`` says otherwise: what the metrics take.
+
+    Not the models' :class:`harness.models.contract.TopK` (scores required, validated shapes); any
+    ``(indices, scores)`` pair, that one included, is accepted wherever this is.
 
     Attributes:
         indices: (n, w) integer label indices, ``-1`` = no prediction.

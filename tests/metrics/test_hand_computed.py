@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness.metrics import TopK, evaluate
+from harness.metrics import RankedLabels, evaluate
 
 D2 = 1 / math.log2(3)  # discount of rank 2; rank 1 has 1, rank 3 has 1/log2(4) = 0.5
 
@@ -90,8 +90,10 @@ def test_same_result_from_sparse_dense_and_scored_indices() -> None:
     )
     expected = evaluate(TOP, TRUTH, inv_prop=WEIGHTS, k=3)
     assert evaluate(scores, TRUTH, inv_prop=WEIGHTS, k=3) == pytest.approx(expected)
-    # The same predictions as a TopK with shuffled columns: scores put them back in order.
-    shuffled = TopK(np.array([[0, 2, 3], [-1, 1, -1], [5, 0, 4]]), np.array([[1, 3, 2], [9, 5, 9], [2, 1, 3.0]]))
+    # The same predictions as a RankedLabels with shuffled columns: scores put them back in order.
+    shuffled = RankedLabels(
+        np.array([[0, 2, 3], [-1, 1, -1], [5, 0, 4]]), np.array([[1, 3, 2], [9, 5, 9], [2, 1, 3.0]])
+    )
     assert evaluate(shuffled, TRUTH, inv_prop=WEIGHTS, k=3) == pytest.approx(expected)
 
 

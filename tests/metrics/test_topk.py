@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from harness.metrics import TopK, evaluate, topk_from_dense, topk_from_sparse
+from harness.metrics import RankedLabels, evaluate, topk_from_dense, topk_from_sparse
 from harness.metrics.topk import topk_from_indices, topk_positions
 
 
@@ -123,7 +123,7 @@ def random_fixture(seed: int, n: int = 400, n_labels: int = 60):
 def test_chunk_size_does_not_change_results(seed: int) -> None:
     truth, scores, weights, pairs = random_fixture(seed)
     dense = scores.toarray()
-    for pred in (scores, dense, TopK(topk_from_sparse(scores, 12))):
+    for pred in (scores, dense, RankedLabels(topk_from_sparse(scores, 12))):
         base = evaluate(pred, truth, inv_prop=weights, k=5, filter_pairs=pairs, chunk_size=1_000_000)
         for chunk in (1, 7, 64):
             got = evaluate(pred, truth, inv_prop=weights, k=5, filter_pairs=pairs, chunk_size=chunk)
