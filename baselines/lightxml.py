@@ -22,8 +22,8 @@ from typing import Any
 
 from harness.models.config_types import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE
 from harness.models.deviations import changed_settings
-from inceptionxml.adapter import schedule_deviations
 from inceptionxml.config import InceptionXMLConfig
+from inceptionxml.model import schedule_deviations
 from inceptionxml.shortlist_model import ShortlistFields
 from inceptionxml.syncxml import InceptionShortlistModel
 

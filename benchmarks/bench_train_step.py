@@ -30,7 +30,7 @@ step runs under ``seed_everything`` (deterministic kernels, no NaN fill), as ``f
 * ``modules``: the working tree's modules with the same (baseline) recipe: what the changes to the network code
   alone buy, before the adapters and the loop adopt anything.
 * ``after``: the working tree with the proposed recipe (``proposed_loss``, ``proposed_adam_kwargs``): the
-  one-line changes to ``inceptionxml/adapter.py`` and the optimiser constructions that docs/profiling.md lists.
+  one-line changes to ``inceptionxml/model.py`` and the optimiser constructions that docs/profiling.md lists.
 * ``before-passive``, ``after-passive``: ``before`` and ``after`` with ``OMP_WAIT_POLICY=PASSIVE`` (OpenMP's idle
   threads sleep instead of spinning), at more than one thread only (one thread has no idle OpenMP threads).
 
@@ -203,8 +203,8 @@ class Step:
         self.order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         self.batch_no = 0
         if model == "inceptionxml":
-            from inceptionxml.adapter import InceptionXMLNet
             from inceptionxml.config import InceptionXMLConfig
+            from inceptionxml.model import InceptionXMLNet
 
             self.cfg = InceptionXMLConfig(**SUITE[model])
             self.net = InceptionXMLNet(self.cfg, emb, num_labels)

@@ -30,8 +30,8 @@ if str(REPO) not in sys.path:  # runnable from a checkout without installing
 from harness.data import load_dataset, split_train  # noqa: E402
 from harness.metrics import evaluate, inverse_propensity  # noqa: E402
 from harness.models.contract import FitContext  # noqa: E402
-from inceptionxml.adapter import InceptionXMLModel  # noqa: E402
 from inceptionxml.config import InceptionXMLConfig  # noqa: E402
+from inceptionxml.model import InceptionXMLModel  # noqa: E402
 
 KEYS = ("p@1", "p@3", "p@5", "psp@1", "psp@3", "psp@5")
 

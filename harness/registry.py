@@ -6,8 +6,8 @@ that ``harness ls models`` never imports torch and a typo gets a suggestion inst
 Usage::
 
     model_registry: Registry[type] = Registry("model")
-    model_registry.register_lazy("inceptionxml", "inceptionxml.adapter:InceptionXMLModel")
-    cls = model_registry.get("inceptionxml")     # imports inceptionxml.adapter on first use
+    model_registry.register_lazy("inceptionxml", "inceptionxml.model:InceptionXMLModel")
+    cls = model_registry.get("inceptionxml")     # imports inceptionxml.model on first use
     model_registry.get("inceptionxm")            # UnknownNameError: ... Did you mean 'inceptionxml'?
 """
 

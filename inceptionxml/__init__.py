@@ -3,9 +3,11 @@
 Usage::
 
     from harness.models import model_registry
-    model = model_registry.get("inceptionxml")(epochs=20)   # inceptionxml.adapter.InceptionXMLModel
+    model = model_registry.get("inceptionxml")(epochs=20)   # inceptionxml.model.InceptionXMLModel
 
 Modules: ``config`` (hyper-parameters), ``text`` (cleaning, vocabulary), ``embeddings`` (GloVe, MiniLM,
 random), ``attention`` and ``encoder`` (the network), ``heads`` (classifiers), ``train`` (the loop),
-``adapter`` (the harness contract). Importing the package does not import torch.
+``model`` (the standalone model under the harness contract), ``shortlist``/``shortlist_net``/``shortlist_model``
+(the shortlister machinery SyncXML and the LightXML-style model share) and ``syncxml``. Importing the package
+does not import torch.
 """

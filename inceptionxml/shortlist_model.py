@@ -1,4 +1,4 @@
-"""The harness adapter shared by every shortlisting model (SyncXML, LightXML-style, LightXML with MiniLM).
+"""The harness model base shared by every shortlisting model (SyncXML, LightXML-style, LightXML with MiniLM).
 
 Usage (through a subclass)::
 

@@ -23,7 +23,9 @@ from harness.errors import HarnessError
 from harness.models.config_types import AT_LEAST_ONE, DROPOUT, OPEN_FRACTION
 from harness.models.contract import FitContext
 from harness.models.deviations import changed_settings
-from inceptionxml.adapter import (
+from inceptionxml.config import InceptionXMLConfig
+from inceptionxml.embeddings import build_embeddings
+from inceptionxml.model import (
     CITATION,
     InceptionXMLModel,
     config_embeddings,
@@ -33,8 +35,6 @@ from inceptionxml.adapter import (
     training_deviations,
     vocabulary_extra_texts,
 )
-from inceptionxml.config import InceptionXMLConfig
-from inceptionxml.embeddings import build_embeddings
 from inceptionxml.persist import describe_embeddings
 from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
 from inceptionxml.shortlist_net import InceptionTextEncoder, ShortlistNet

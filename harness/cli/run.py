@@ -217,7 +217,7 @@ def _check_runs_dir(runs_dir: Path) -> None:
 
 def _closing(summary: RunSummary, runs_dir: Path, tracker: Tracker) -> None:
     """Counts, failures with their logs, the results table, and where everything is."""
-    from harness.runner.adapters import summary_table
+    from harness.runner.measure import summary_table
     from harness.tracking import redact_uri, sync_command
 
     plan = summary.plan

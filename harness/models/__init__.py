@@ -15,7 +15,7 @@ from __future__ import annotations
 from harness.registry import Registry
 
 model_registry: Registry = Registry("model")
-model_registry.register_lazy("inceptionxml", "inceptionxml.adapter:InceptionXMLModel")
+model_registry.register_lazy("inceptionxml", "inceptionxml.model:InceptionXMLModel")
 model_registry.register_lazy("syncxml", "inceptionxml.syncxml:SyncXMLModel")
 model_registry.register_lazy("lightxml", "baselines.lightxml:LightXMLModel")
 model_registry.register_lazy("lightxml-minilm", "baselines.lightxml_minilm:LightXMLMiniLMModel")

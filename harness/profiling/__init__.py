@@ -137,7 +137,7 @@ def profile_model(
         count_flops: count MACs (fvcore trace of batches 1 and 2).
         crosscheck: also count with torch's FlopCounterMode.
         predict: ``predict(queries, k)`` for a batch of ``queries`` (default ``model.predict_topk``); a model of
-            BoW-only data is timed on feature rows this way (see ``harness.runner.adapters.profiling_queries``).
+            BoW-only data is timed on feature rows this way (see ``harness.runner.measure.profiling_queries``).
         latency_what: what one timed call covers, recorded with the figures (default :data:`LATENCY_WHAT`).
 
     Returns:

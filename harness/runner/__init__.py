@@ -8,7 +8,7 @@ Usage::
     summary = execute(plan, rerun="missing")       # summary.executed, summary.failed, summary.exit_code
 
 Modules: ``plan`` (cells, keys, resolved configs), ``cell`` (one cell, run as ``python -m harness.runner.cell``),
-``execute`` (the orchestrator: resume, failure isolation, progress), ``adapters`` (profiler, environment and
+``execute`` (the orchestrator: resume, failure isolation, progress), ``measure`` (profiler, environment and
 report hooks), ``synthetic`` (the smoke suite's generated dataset). docs/running.md describes the layout.
 Names are imported on first use, so that ``python -m harness.runner.cell`` does not import itself twice.
 """

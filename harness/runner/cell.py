@@ -143,7 +143,7 @@ def run_cell(spec: CellSpec, started: str) -> dict[str, Any]:
     from harness.data import load_dataset, split_train
     from harness.metrics import evaluate, inverse_propensity
     from harness.models.contract import FitContext
-    from harness.runner.adapters import capture_env, measure_efficiency, profiling_queries
+    from harness.runner.measure import capture_env, measure_efficiency, profiling_queries
 
     torch.set_num_threads(spec.threads)
     import_plugins()

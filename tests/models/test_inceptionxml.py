@@ -14,12 +14,12 @@ from torch import nn
 
 from harness.errors import HarnessError
 from harness.models.contract import FitContext
-from inceptionxml.adapter import InceptionXMLModel, InceptionXMLNet
 from inceptionxml.attention import SimpleSelfAttention
 from inceptionxml.config import InceptionXMLConfig
 from inceptionxml.embeddings import _wordpiece, build_embeddings
 from inceptionxml.encoder import EmbeddingEnhancement, InceptionXMLEncoder
 from inceptionxml.heads import OvAHead, multi_hot
+from inceptionxml.model import InceptionXMLModel, InceptionXMLNet
 from inceptionxml.text import PAD_ID, UNK_ID, Vocabulary, clean_text
 from inceptionxml.train import NonFiniteLossError, TrainSettings, fit_loop, seed_everything
 from tests.models.synthetic import NUM_LABELS, make_synthetic
@@ -260,7 +260,7 @@ def test_learns_an_easy_task():
 
 
 def test_nan_loss_raises_with_epoch_and_step(synthetic, monkeypatch):
-    import inceptionxml.adapter as adapter
+    import inceptionxml.model as adapter
 
     train, val, _ = synthetic
     monkeypatch.setattr(adapter, "bce_with_logits_positives", lambda x, rows, labels: (x * np.nan).mean())

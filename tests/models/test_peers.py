@@ -20,7 +20,7 @@ from harness.errors import HarnessError, OptionalDependencyError
 from harness.metrics import evaluate
 from harness.models import model_registry
 from harness.models.contract import FitContext
-from harness.runner.adapters import BOW_LATENCY_WHAT, profiling_queries
+from harness.runner.measure import BOW_LATENCY_WHAT, profiling_queries
 from tests.models.synthetic import NUM_LABELS
 from tests.runner.conftest import results, write_suite
 

@@ -1,4 +1,4 @@
-"""Narrow adapters from the runner to the profiler, the environment probe and the report, each optional.
+"""What the runner measures besides accuracy: efficiency (through the profiler) and the environment.
 
 The profiler (:mod:`harness.profiling`) and the report (:mod:`harness.report`) are separate packages; the
 runner reaches them only through these functions, so a missing or failing one degrades a result (fewer

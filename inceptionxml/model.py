@@ -89,7 +89,7 @@ class InceptionXMLNet(nn.Module):
 
 
 class InceptionXMLModel(XMCModel):
-    """Standalone InceptionXML (one-vs-all over all labels), the harness adapter."""
+    """Standalone InceptionXML (one-vs-all over all labels) as a harness model (the contract of XMCModel)."""
 
     name = "inceptionxml"
     Config = InceptionXMLConfig
