@@ -785,7 +785,7 @@ def worker_train(p: dict[str, Any]) -> dict[str, Any]:
     from harness.metrics import evaluate, inverse_propensity
     from harness.models import model_registry
     from harness.models.contract import FitContext
-    from harness.runner.datasets import dataset_ref
+    from harness.runner.dataset_ref import dataset_ref
     from inceptionxml.train import autocast_dtype
 
     _set_threads(p.get("threads"))

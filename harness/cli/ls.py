@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _dataset_rows() -> list[dict[str, object]]:
-    from harness.data.datasets import dataset_registry
+    from harness.data.catalog import dataset_registry
 
     rows = []
     for name in dataset_registry.names():

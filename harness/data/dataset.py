@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.data.datasets import DatasetSpec
+    from harness.data.catalog import DatasetSpec
 
 
 @dataclass

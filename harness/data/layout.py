@@ -19,8 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.data import formats as fmt
+from harness.data.catalog import DEFAULT_A, DEFAULT_B, DatasetSpec, dataset_registry
 from harness.data.dataset import SplitData, XMCDataset
-from harness.data.datasets import DEFAULT_A, DEFAULT_B, DatasetSpec, dataset_registry
 from harness.errors import DataFormatError, HarnessError
 from harness.registry import did_you_mean
 

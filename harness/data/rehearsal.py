@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from harness.data import formats as fmt
-from harness.data.datasets import dataset_registry
+from harness.data.catalog import dataset_registry
 from harness.data.layout import REHEARSAL_MARKER
 from harness.errors import HarnessError
 from harness.registry import UnknownNameError, did_you_mean

@@ -120,7 +120,7 @@ def preference(row: PublishedRow) -> tuple[int, int]:
 
 def canonical_dataset(name: str, table: PublishedTable | None = None) -> str:
     """The registry's canonical name of ``name`` (aliases, any case); an error with a suggestion otherwise."""
-    from harness.data.datasets import dataset_registry
+    from harness.data.catalog import dataset_registry
 
     table = table or default_table()
     try:

@@ -200,7 +200,7 @@ def load_sources(path: Path = SOURCES_FILE) -> dict[str, Source]:
 
 def load_table(path: Path = DATA_FILE, sources_path: Path = SOURCES_FILE) -> PublishedTable:
     """Read and validate both files; raises :class:`DataFormatError` at the first problem."""
-    from harness.data.datasets import dataset_registry
+    from harness.data.catalog import dataset_registry
 
     sources = load_sources(sources_path)
     rows: list[PublishedRow] = []

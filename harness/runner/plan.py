@@ -31,7 +31,7 @@ from harness.errors import HarnessError
 from harness.models.config_types import check_types
 from harness.profiling.options import ProfilingOptions
 from harness.registry import did_you_mean
-from harness.runner.datasets import MissingDatasetError, dataset_identity, dataset_ref
+from harness.runner.dataset_ref import MissingDatasetError, dataset_identity, dataset_ref
 from harness.suites import Suite
 
 #: Comma-separated modules imported before models are looked up (parent and every cell process), so that

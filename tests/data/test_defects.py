@@ -77,7 +77,7 @@ def test_d2_header_is_checked_before_memory_is_spent(tmp_path: Path, monkeypatch
 
 def test_d3_user_folders_are_keyed_by_resolved_path_not_basename(tmp_path: Path, isolated_harness_home: Path) -> None:
     from harness.data.embedded import EMBEDDED_ROOT, list_embedded
-    from harness.runner.datasets import dataset_ref
+    from harness.runner.dataset_ref import dataset_ref
 
     def folder(root: Path, titles: list[str]) -> Path:
         write(root / "trn.json", json_lines(records(titles, [[i % 2] for i in range(len(titles))])))

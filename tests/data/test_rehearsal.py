@@ -13,8 +13,8 @@ import pytest
 from harness.cli import main as cli_main
 from harness.data import formats as fmt
 from harness.data import rehearsal as rh
+from harness.data.catalog import dataset_registry
 from harness.data.dataset import XMCDataset
-from harness.data.datasets import dataset_registry
 from harness.data.layout import load_dataset
 from harness.errors import HarnessError
 from harness.suites import load_suite

@@ -5,7 +5,7 @@ No data is bundled here (except the embedded set): a user downloads an XC-reposi
 
 Usage::
 
-    from harness.data.datasets import dataset_registry
+    from harness.data.catalog import dataset_registry
     spec = dataset_registry.get("lf-amazontitles-131k")
     spec.num_labels, spec.A, spec.B          # 131073, 0.6, 2.6
     dataset_registry.names()                 # canonical names, registration order

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from harness.runner.datasets import dataset_ref, dataset_identity
+    from harness.runner.dataset_ref import dataset_ref, dataset_identity
     name, ref = dataset_ref("wordnet-nouns", data_dir=None)    # ("wordnet-nouns", "wordnet-nouns")
     name, ref = dataset_ref("synthetic-tiny", None)            # generated on first use; ref is its folder
     info = dataset_identity(ref, None, val_fraction=0.1, split_seed=0)   # sha256, split hash, sizes, A, B
@@ -28,7 +28,7 @@ def dataset_ref(name: str, data_dir: str | None) -> tuple[str, str]:
     named like a registered or synthetic dataset (``/tmp/wordnet-nouns``) is refused: its results would be
     filed and compared under that dataset's name.
     """
-    from harness.data.datasets import dataset_registry
+    from harness.data.catalog import dataset_registry
     from harness.data.layout import registered_name_clash, resolve
     from harness.runner.synthetic import SYNTHETIC, is_synthetic, materialize
 
@@ -57,7 +57,7 @@ def dataset_ref(name: str, data_dir: str | None) -> tuple[str, str]:
 
 def _names_registered(text: str) -> bool:
     """True when ``text`` is read as a registered name, not as a path (as harness.data.layout.resolve does)."""
-    from harness.data.datasets import dataset_registry
+    from harness.data.catalog import dataset_registry
 
     looks_like_path = any(c in text for c in "/\\") or text[:1] in ".~"
     return not looks_like_path and text in dataset_registry
