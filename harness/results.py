@@ -41,6 +41,49 @@ class DatasetInfo(TypedDict):
     # otherwise; typing.NotRequired needs Python 3.11)
 
 
+class Efficiency(TypedDict, total=False):
+    """The ``efficiency`` block of a record: what the runner (always) and the profiler (when it ran) measured.
+
+    Written by :func:`harness.runner.measure.measure_efficiency` and :func:`harness.profiling.profile_model`; read
+    by the report (:mod:`harness.report.fields`) and MLflow. Absent keys were not measured (``profiled`` False,
+    no queries, or a model without a network); ``None`` values say "not applicable" with a reason beside them.
+    """
+
+    # always, from the runner
+    train_s: float  # wall-clock time of fit(), measured the same way for every model
+    params: dict[str, int]  # by part, from the model card ("total" at least)
+    threads: int | None
+    device: str
+    model_bytes: int  # bytes on disk of what model.save() wrote (harness.io.dir_bytes)
+    profiled: bool
+    profiling_error: str  # why the profiler failed; the cell keeps its accuracy
+    # from the profiler
+    params_source: str
+    model_bytes_source: str
+    model_bytes_estimate: int | None  # parameters and buffers x dtype size
+    flops_per_query: float | None  # multiply-accumulates at batch size 1 (flops_unit says so)
+    flops_unit: str
+    flops_note: str | None
+    flops_na_reason: str | None  # why FLOPs do not apply (the model's flops_na_reason) or why counting failed
+    flops_includes_classifier: bool
+    flops_breakdown: dict[str, Any]
+    latency_ms_p50_bs1: float  # median of timed batch-1 predict_topk calls, synchronized on CUDA
+    latency_ms_p95_bs1: float
+    latency_ms_mean_bs1: float
+    latency_what: str  # what a timed call covers
+    latency_k: int
+    latency_iters: int
+    latency_warmup: int
+    forward_ms_p50_bs1: float  # the network alone (profiling_target), no tokenisation or top-k
+    forward_ms_p95_bs1: float
+    forward_what: str
+    throughput_qps: float  # queries per second at throughput_batch
+    throughput_batch: int
+    throughput_oom_backoffs: int
+    peak_rss_mb: float
+    peak_gpu_mb: float | None
+
+
 class ErrorInfo(TypedDict):
     type: str  # exception class name, or "Timeout", "Killed", "OutOfMemory", "NonFiniteLoss"
     message: str
@@ -66,7 +109,7 @@ class ResultRecord(TypedDict, total=False):
     evaluation: dict[str, Any]
     val_metrics: dict[str, float]  # best-epoch validation metrics
     fit: dict[str, Any]  # FitReport: train_seconds, epochs_run, best_epoch, history
-    efficiency: dict[str, Any]  # train_s, params{...}, model_bytes, flops_per_query, latency, memory, ...
+    efficiency: Efficiency
     card: dict[str, Any]  # ModelCard as a dict
     deviations: list[str]  # from the paper (model card) and from the protocol (e.g. reduced epochs)
     env: dict[str, Any]  # versions, hardware, git sha/dirty, thread count

@@ -41,6 +41,9 @@ def test_profile_model_on_tiny_inceptionxml(tiny_model) -> None:
     assert "classifier included" in eff["flops_note"]
     assert eff["forward_ms_p50_bs1"] > 0 and "network forward only" in eff["forward_what"]
     assert "end to end" in eff["latency_what"] and eff["latency_k"] == 3
+    from harness.results import Efficiency
+
+    assert set(eff) <= set(Efficiency.__annotations__)  # every figure the profiler writes is declared
 
 
 def test_profile_model_uses_the_saved_folder_for_model_bytes(tiny_model, tmp_path: Path) -> None:
