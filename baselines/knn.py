@@ -182,7 +182,8 @@ class CharNgramKNN:
         idf: np.ndarray | None = None,
     ) -> CharNgramKNN:
         """Set the fitted state directly, as a saved model holds it: unit-length training rows, labels and, for
-        a text model, the n-gram vocabulary (column order) with its idf vector. Nothing is unpickled."""
+        a text model, the n-gram vocabulary (column order) with its idf vector. Nothing is unpickled.
+        """
         if x_train.shape[0] != y_train.shape[0]:
             raise ValueError(f"{x_train.shape[0]} training rows but {y_train.shape[0]} label rows")
         self._vectorizer = None

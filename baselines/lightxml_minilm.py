@@ -174,7 +174,8 @@ class LightXMLMiniLMModel(ShortlistModel):
 
     def _batch(self, ids: torch.Tensor) -> torch.Tensor:
         """Cut the padding columns every row of the batch shares: masked attention makes the features
-        independent of them, and titles of ~8 word pieces padded to ``max_len`` would cost up to 4× more."""
+        independent of them, and titles of ~8 word pieces padded to ``max_len`` would cost up to 4× more.
+        """
         return trim_padding(ids, self.tokenizer.pad_id if self.tokenizer is not None else 0)
 
     def _example_ids(self, batch_size: int) -> torch.Tensor:

@@ -128,7 +128,8 @@ def weights_sha256() -> str:
 
 def clean_text(text: str | None, max_len: int) -> str:
     """LightXML's text rule before WordPiece: lower-case, keep the first ``max_len`` whitespace words, and
-    replace an empty result by ``"filling empty"``."""
+    replace an empty result by ``"filling empty"``.
+    """
     words = (text or "").lower().split()[:max_len]
     return " ".join(words) if words else EMPTY_TEXT
 
@@ -294,7 +295,8 @@ class MiniLMEncoder(nn.Module):
 
     def param_counts(self) -> dict[str, int]:
         """Parameters split into the embedding block (word pieces, positions, types, its LayerNorm) and the
-        transformer layers, for ``params_by_prefix``-style reporting (all of it sits under one child)."""
+        transformer layers, for ``params_by_prefix``-style reporting (all of it sits under one child).
+        """
         embedding = sum(p.numel() for p in self.bert.embeddings.parameters())
         total = sum(p.numel() for p in self.parameters())
         return {"embedding": embedding, "encoder": total - embedding, "total": total}

@@ -231,7 +231,8 @@ class PecosXRLinearModel(SparsePeerModel):
 
     def _load_library(self, folder: Path) -> None:
         """Read with PECOS's loader (JSON and ``np.load`` of npz, pickles not allowed); Python-side model so that
-        the weights stay inspectable for the card."""
+        the weights stay inspectable for the card.
+        """
         from pecos.xmc.xlinear.model import XLinearModel
 
         if not (Path(folder) / "param.json").is_file():

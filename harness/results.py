@@ -28,6 +28,8 @@ RESULT_FILE = "result.json"
 
 
 class DatasetInfo(TypedDict):
+    """Which data a record's numbers come from: the dataset's identity, its validation split and its sizes."""
+
     name: str
     sha256: str  # XMCDataset.sha256: hash over every file's sha256
     split_manifest_hash: str  # SplitManifest.manifest_hash of the validation split used
@@ -85,12 +87,16 @@ class Efficiency(TypedDict, total=False):
 
 
 class ErrorInfo(TypedDict):
+    """Why a cell failed, as recorded in its ``result.json``."""
+
     type: str  # exception class name, or "Timeout", "Killed", "OutOfMemory", "NonFiniteLoss"
     message: str
     traceback: str
 
 
 class ResultRecord(TypedDict, total=False):
+    """One cell's ``result.json``: everything that moves its numbers, the numbers, and how they were measured."""
+
     schema_version: str
     status: Literal["ok", "failed"]
     cell_key: str  # sha256 of the canonical JSON of (suite config for the cell, dataset+split hashes, seed, ...)
@@ -129,10 +135,10 @@ _HIDDEN = frozenset(
 
 
 def printable(text: object, *, newlines: bool = False) -> str:
-    """``text`` with control characters (and invisible reordering ones) written as visible escapes.
+    r"""``text`` with control characters (and invisible reordering ones) written as visible escapes.
 
-    A dataset folder, model name or error message is data: printed raw, ``"\\x1b[31m"`` would recolour the
-    terminal and a newline would forge a line. Each such character becomes ``\\xNN`` / ``\\uNNNN``, as
+    A dataset folder, model name or error message is data: printed raw, ``"\x1b[31m"`` would recolour the
+    terminal and a newline would forge a line. Each such character becomes ``\xNN`` / ``\uNNNN``, as
     Python's ``repr`` writes it; ``newlines=True`` keeps line breaks (and tabs) of multi-line text.
     """
     text = str(text)

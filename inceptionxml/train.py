@@ -151,7 +151,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> Iterator[None]:
 def adam(params: Any, *, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
     """Adam with the fused implementation: the same update rule in one pass per tensor instead of seven (lerp, mul,
     addcmul, sqrt, div, add, addcdiv) over, e.g., the 17K × H label table; equal to the default implementation up
-    to float rounding (tests/models/test_training_fast_paths.py), 4-5x less optimiser time on CPU."""
+    to float rounding (tests/models/test_training_fast_paths.py), 4-5x less optimiser time on CPU.
+    """
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
 
 

@@ -1,9 +1,9 @@
-"""``harness evaluate``: score an XC-format prediction file against a ground-truth file.
+r"""``harness evaluate``: score an XC-format prediction file against a ground-truth file.
 
 Usage::
 
     harness evaluate --pred score.txt --truth tst_X_Y.txt                 # P, nDCG, R @1..5 table
-    harness evaluate --pred score.txt --truth tst_X_Y.txt --train-labels trn_X_Y.txt \\
+    harness evaluate --pred score.txt --truth tst_X_Y.txt --train-labels trn_X_Y.txt \
         --A 0.6 --B 2.6 --filter filter_labels_test.txt -k 5 --json       # + PSP, PSnDCG, as JSON
 """
 

@@ -68,7 +68,8 @@ def cache_key(content_hash: str, config: dict) -> str:
     """The entry name: sha256 over the split's content hash, the config dict, :data:`CLUSTERING_VERSION`,
     :data:`~harness.features.tfidf.TFIDF_VERSION` (the features clustered from texts) and the numpy, scipy and
     scikit-learn versions (:func:`~harness.features.tfidf.feature_library_versions`). Clusters are cached across
-    runs and environments, so everything that can change their bits for the same inputs must be in the name."""
+    runs and environments, so everything that can change their bits for the same inputs must be in the name.
+    """
     payload = json.dumps(
         {
             "split": content_hash,
@@ -90,13 +91,15 @@ def cache_dir() -> Path:
 
 
 def cache_path(key: str) -> Path:
+    """The cache file of entry ``key``."""
     return cache_dir() / f"{key}.npz"
 
 
 def load_cached(key: str, n_labels: int | None = None) -> LabelClusters | None:
     """The cached clusters of ``key``, or ``None`` on a miss; an unreadable or inconsistent file is logged and
     removed, so the caller rebuilds it instead of crashing (a crash mid-write cannot cause it: writes are atomic,
-    but a full disk, a copied-in file or a harness bug can)."""
+    but a full disk, a copied-in file or a harness bug can).
+    """
     path = cache_path(key)
     if not path.is_file():
         return None

@@ -75,7 +75,7 @@ def _read_all(path: Path) -> bytes:
 
 
 class _Chunks:
-    """Iterate ``(first_line_number, data)`` where data is whole lines, each ending in ``\\n``.
+    r"""Iterate ``(first_line_number, data)`` where data is whole lines, each ending in ``\n``.
 
     After iteration, ``unterminated`` says whether the last line lacked its newline (one was added). A
     line longer than a chunk is gathered block by block and joined once, so it costs linear time.
@@ -109,7 +109,7 @@ class _Chunks:
 
 
 def _chunks(fh: BinaryIO, path: Path, lineno: int) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(first_line_number, data)`` where data is whole lines, each ending in ``\\n``."""
+    r"""Yield ``(first_line_number, data)`` where data is whole lines, each ending in ``\n``."""
     return iter(_Chunks(fh, path, lineno))
 
 
@@ -455,10 +455,10 @@ def _check_rows_fit(path: Path, fh: BinaryIO, num_rows: int) -> None:
 
 
 def _check_rows_present(path: Path, num_rows: int, lines: int, final_newline: bool) -> None:
-    """A file that ends before its header's row count is truncated (or its header is wrong).
+    r"""A file that ends before its header's row count is truncated (or its header is wrong).
 
     After a final newline (or right after the header) there is room for one more, empty, row: a file
-    written as ``"\\n".join(rows)`` whose last row is empty has no line left for that row.
+    written as ``"\n".join(rows)`` whose last row is empty has no line left for that row.
     """
     if lines + final_newline < num_rows:
         raise DataFormatError(
@@ -517,12 +517,12 @@ def read_sparse_header(path: str | Path) -> tuple[int, int]:
 def read_sparse_matrix(
     path: str | Path, *, num_cols: int | None = None, binary: bool = False, dtype: np.dtype | type = np.float32
 ) -> sp.csr_matrix:
-    """Read an XC sparse file (``trn_X_Y.txt``, ``trn_X_Xf.txt``, score files) into CSR.
+    r"""Read an XC sparse file (``trn_X_Y.txt``, ``trn_X_Xf.txt``, score files) into CSR.
 
     The header ``num_rows num_cols`` fixes the shape. Every row has its line (an empty row an empty
     line, as pyxclib and the XC tools write them); a file that ends before the header's row count is
     refused as truncated. The one allowance: an empty last row may lack its line when the file ends in a
-    newline (``"\\n".join(rows)`` writes it so). Blank lines after the last row are ignored.
+    newline (``"\n".join(rows)`` writes it so). Blank lines after the last row are ignored.
 
     Args:
         path: the file (``.gz`` is decompressed on the fly).
@@ -726,9 +726,9 @@ def _short_repr(value: object) -> str:
 
 # One text per line, name lists, filter pairs -------------------------------------------------------
 def read_lines(path: str | Path) -> list[str]:
-    """Read one string per line (``features.txt``, ``labels.txt``, ``train_raw_texts.txt``, ``trn_X.txt``).
+    r"""Read one string per line (``features.txt``, ``labels.txt``, ``train_raw_texts.txt``, ``trn_X.txt``).
 
-    Lines are split on ``\\n`` only (a trailing ``\\r`` is dropped), never on the other Unicode line
+    Lines are split on ``\n`` only (a trailing ``\r`` is dropped), never on the other Unicode line
     breaks that ``str.splitlines`` honours, because titles may contain them and rows must stay aligned.
     """
     path = Path(path)

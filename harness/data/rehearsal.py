@@ -132,7 +132,8 @@ def rehearsal_name(name: str) -> str:
 
 def default_num_labels(name: str) -> int:
     """``2**b + 2**(b-2)`` for the dataset's paper cluster exponent ``b``: just over the 2**b clusters the
-    paper's clustering makes, so that clustering runs with the paper's ``b`` and some clusters hold two labels."""
+    paper's clustering makes, so that clustering runs with the paper's ``b`` and some clusters hold two labels.
+    """
     b = paper_cluster_bits()[rehearsal_name(name)]
     return 2**b + 2 ** (b - 2)
 

@@ -103,7 +103,8 @@ def checked_inputs(
     chunk_size: int,
 ) -> tuple[_Predictions, sp.csr_matrix, np.ndarray | None, FilterPairs | None]:
     """Validate the arguments every metric function takes; return the predictions, the (filtered) truth, the
-    propensity weights and the filter. Shared by :func:`evaluate` and :mod:`harness.metrics.per_query`."""
+    propensity weights and the filter. Shared by :func:`evaluate` and :mod:`harness.metrics.per_query`.
+    """
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if chunk_size < 1:

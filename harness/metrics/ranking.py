@@ -122,6 +122,6 @@ class RankingSums:
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den with 0 where den is 0 (no true label anywhere: nothing to find, nothing found)."""
+    """Num / den with 0 where den is 0 (no true label anywhere: nothing to find, nothing found)."""
     safe = np.where(den > 0, den, 1.0)
     return np.where(den > 0, num / safe, 0.0)

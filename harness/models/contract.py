@@ -220,7 +220,8 @@ class XMCModel(abc.ABC):
 def config_from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
     """``cls(**data)`` for a saved or planned model config, refusing unknown keys (with the closest field) so that a
     typo or a config written by another model is an error rather than silently ignored. ``what`` names the config
-    in the message."""
+    in the message.
+    """
     from harness.errors import HarnessError
     from harness.registry import did_you_mean
 

@@ -395,7 +395,7 @@ _LATEX_SPECIALS = {
 
 
 def _tex(text: str) -> str:
-    """Text for the LaTeX body: control characters escaped (as ``\\x1b``), then every special character."""
+    r"""Text for the LaTeX body: control characters escaped (as ``\x1b``), then every special character."""
     return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in printable(text))
 
 

@@ -97,7 +97,8 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         """130 after an interrupt; 0 when every cell of the plan is ok on disk (run here, found there, or finished by
-        another process), else 1 (failed, missing)."""
+        another process), else 1 (failed, missing).
+        """
         if self.interrupted:
             return 130
         settled = len(self.outcomes) == len(self.plan.cells)
@@ -122,7 +123,8 @@ def _lock(cell_dir: Path) -> int | None:
 
 def _existing(cell_dir: Path, *, warn: bool = True) -> dict[str, Any] | None:
     """The cell's record on disk, or ``None`` (absent or unreadable: an unreadable one is re-run, with a warning
-    naming the file unless ``warn`` is false, for a second look at the same file)."""
+    naming the file unless ``warn`` is false, for a second look at the same file).
+    """
     path = cell_dir / RESULT_FILE
     if not path.is_file():
         return None

@@ -47,7 +47,8 @@ def uri_scheme(uri: str) -> str:
 
 def redact_uri(uri: str) -> str:
     """``uri`` safe to print: ``user:password@`` becomes ``user:***@``, a lone ``token@`` becomes ``***@``,
-    and secret query values (``?password=...``) become ``***``. Other URIs come back unchanged."""
+    and secret query values (``?password=...``) become ``***``. Other URIs come back unchanged.
+    """
     try:
         parts = urllib.parse.urlsplit(uri)
     except ValueError:
