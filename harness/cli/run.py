@@ -65,13 +65,6 @@ def _seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def default_runs_dir() -> Path:
-    """``$HARNESS_RUNS``, else ``results/runs`` (where ``harness report`` and ``harness sync`` look too)."""
-    from harness.tracking import DEFAULT_RUNS_DIR
-
-    return Path(os.environ.get("HARNESS_RUNS") or DEFAULT_RUNS_DIR)
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``harness run``."""
     p = subparsers.add_parser(
@@ -154,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise HarnessError(f"--threads must be positive, got {args.threads}")
     suite = load_suite(args.suite)
+    from harness.paths import default_runs_dir
+
     runs_dir = args.runs_dir or default_runs_dir()
     plan = plan_suite(
         suite,

@@ -85,7 +85,7 @@ def cache_key(content_hash: str, config: dict) -> str:
 
 def cache_dir() -> Path:
     """``$HARNESS_HOME/cache/clusters``."""
-    from harness.data.splits import harness_home
+    from harness.paths import harness_home
 
     return harness_home() / "cache" / "clusters"
 

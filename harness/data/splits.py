@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.paths import harness_home
 from harness.results import write_json_atomic
 
 if TYPE_CHECKING:
@@ -49,11 +49,6 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     return z ^ (z >> np.uint64(31))
-
-
-def harness_home() -> Path:
-    """The harness's cache folder: ``$HARNESS_HOME``, default ``~/.cache/xmc-harness``."""
-    return Path(os.environ.get("HARNESS_HOME") or Path.home() / ".cache" / "xmc-harness").expanduser()
 
 
 def carve_validation(n_train: int, seed: int = 0, fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

@@ -116,7 +116,7 @@ def _is_number(text: str) -> bool:
 
 def _memo_path(p: Path, stat: os.stat_result) -> Path:
     """Where the check of this exact file (path, size, mtime) is remembered."""
-    from harness.data.splits import harness_home
+    from harness.paths import harness_home
 
     ident = hashlib.sha256(f"{p}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:24]
     return harness_home() / "cache" / "word-vectors" / f"{ident}.json"

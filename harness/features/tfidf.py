@@ -269,7 +269,7 @@ def feature_library_versions() -> dict[str, str]:
 
 def tfidf_cache_dir() -> Path:
     """``$HARNESS_HOME/cache/tfidf``: one sub-folder per (train texts, config)."""
-    from harness.data.splits import harness_home
+    from harness.paths import harness_home
 
     return harness_home() / "cache" / "tfidf"
 

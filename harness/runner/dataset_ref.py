@@ -64,7 +64,7 @@ def _names_registered(text: str) -> bool:
 
 
 def _refuse_name_clash(root: Path, registered: str | None) -> None:
-    from harness.data.splits import harness_home
+    from harness.paths import harness_home
     from harness.runner.synthetic import is_synthetic
 
     base = root.resolve().name

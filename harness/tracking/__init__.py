@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.paths import DEFAULT_RUNS_DIR, default_runs_dir
 from harness.tracking.base import Tracker, new_invocation_id
 from harness.tracking.null import NullTracker
 from harness.tracking.uri import check_tracking_uri, redact_text, redact_uri, sync_command
@@ -37,14 +38,6 @@ __all__ = [
     "sync_command",
     "tracking_uri_source",
 ]
-
-#: Where ``harness run`` writes cells unless ``--runs-dir`` or ``$HARNESS_RUNS`` say otherwise.
-DEFAULT_RUNS_DIR = Path("results/runs")
-
-
-def default_runs_dir() -> Path:
-    """``$HARNESS_RUNS``, else ``results/runs``: the same default as ``harness run``."""
-    return Path(os.environ.get("HARNESS_RUNS") or DEFAULT_RUNS_DIR)
 
 
 def default_tracking_uri(runs_dir: Path) -> str:
