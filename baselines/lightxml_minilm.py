@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from baselines.lightxml import LIGHTXML_CITATION, framework_deviations
 from baselines.minilm import MAX_POSITIONS, MINILM_LAYERS, MiniLMEncoder, MiniLMTokenizer, trim_padding
 from harness.errors import HarnessError
 from harness.models.config_types import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE, POSITIVE, check_ranges
 from harness.models.contract import FitContext, config_from_dict
 from harness.models.deviations import changed_settings
+from inceptionxml.lightxml import LIGHTXML_CITATION, framework_deviations
 from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
 from inceptionxml.shortlist_net import ShortlistNet
 from inceptionxml.train import TrainSettings

@@ -160,7 +160,7 @@ def shortlist_config(name: str, extra: dict[str, Any]) -> Any:
     if name == "syncxml":
         from inceptionxml.syncxml import SyncXMLConfig as Config
     else:
-        from baselines.lightxml import LightXMLConfig as Config
+        from inceptionxml.lightxml import LightXMLConfig as Config
     return Config(**{**SUITE[name], **extra})
 
 

@@ -1,6 +1,6 @@
 """SyncXML (InceptionXML+, methods.md §2): the InceptionXML encoder with a synchronized shortlister and extreme
 classifier, registered as "syncxml". :class:`InceptionShortlistModel` is also the base of the LightXML-style
-model on the same encoder (``baselines.lightxml``), so that the two differ only in heads, clusters and training
+model on the same encoder (``inceptionxml.lightxml``), so that the two differ only in heads, clusters and training
 of the shortlist.
 
 Usage::

@@ -17,7 +17,7 @@ from harness.registry import Registry
 model_registry: Registry = Registry("model")
 model_registry.register_lazy("inceptionxml", "inceptionxml.model:InceptionXMLModel")
 model_registry.register_lazy("syncxml", "inceptionxml.syncxml:SyncXMLModel")
-model_registry.register_lazy("lightxml", "baselines.lightxml:LightXMLModel")
+model_registry.register_lazy("lightxml", "inceptionxml.lightxml:LightXMLModel")
 model_registry.register_lazy("lightxml-minilm", "baselines.lightxml_minilm:LightXMLMiniLMModel")
 model_registry.register_lazy("pecos-xrlinear", "baselines.pecos_xrlinear:PecosXRLinearModel")  # extra: pecos
 model_registry.register_lazy("knn", "baselines.knn_model:KNNModel")
