@@ -25,11 +25,11 @@ from torch import nn
 
 from baselines.minilm import MAX_POSITIONS, MINILM_LAYERS, MiniLMEncoder, MiniLMTokenizer, trim_padding
 from harness.errors import HarnessError
-from harness.models.config_types import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE, POSITIVE, check_ranges
+from harness.models.config_types import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_ranges
 from harness.models.contract import FitContext, config_from_dict
 from harness.models.deviations import changed_settings
-from inceptionxml.lightxml import LIGHTXML_CITATION, framework_deviations
-from inceptionxml.shortlist_model import ShortlistFields, ShortlistModel
+from inceptionxml.lightxml import LIGHTXML_CITATION, LightXMLShortlistFields, framework_deviations
+from inceptionxml.shortlist_model import ShortlistModel
 from inceptionxml.shortlist_net import ShortlistNet
 from inceptionxml.train import TrainSettings
 
@@ -42,7 +42,7 @@ LAYERS_RANGE = {"min": 1, "max": MINILM_LAYERS}
 
 
 @dataclass(frozen=True)
-class LightXMLMiniLMConfig(ShortlistFields):
+class LightXMLMiniLMConfig(LightXMLShortlistFields):
     """LightXML's settings (§3.4) with MiniLM; short-text choices as methods.md §3.4 suggests (max_len 32)."""
 
     # --- encoder (§3.1) --------------------------------------------------------------------------------------
@@ -53,23 +53,6 @@ class LightXMLMiniLMConfig(ShortlistFields):
         default=5, metadata={"help": "last layers whose [CLS] vectors are concatenated", **LAYERS_RANGE}
     )
     attention: str = field(default="eager", metadata={"help": "'eager' (FLOPs cross-check exact) or 'sdpa'"})
-    # --- LightXML shortlist (§3.2–§3.3) ----------------------------------------------------------------------
-    max_leaf: int | None = field(
-        default=100, metadata={"help": "LightXML: clusters of at most 100 labels", **AT_LEAST_ONE}
-    )
-    cluster_graph: bool = field(default=False, metadata={"help": "LightXML clusters plain PIFA"})
-    top_k_clusters: int = field(
-        default=10, metadata={"help": "clusters shortlisted per query (LightXML default)", **AT_LEAST_ONE}
-    )
-    meta_epoch: int = field(default=0, metadata={"help": "LightXML has no detached phase", **NON_NEGATIVE})
-    missing_positives: bool = field(default=True, metadata={"help": "positives outside the shortlist are trained"})
-    score: str = field(default="combined", metadata={"help": "LightXML scores σ(ext)·σ(meta)"})
-    feature_dropout: float = field(
-        default=0.5, metadata={"help": "dropout on the concatenated [CLS] feature", **DROPOUT}
-    )
-    bottleneck_dim: int = field(
-        default=300, metadata={"help": "label-query width (LightXML hidden_dim 300-500)", **AT_LEAST_ONE}
-    )
     # --- optimisation (§3.4) ---------------------------------------------------------------------------------
     epochs: int = field(default=20, metadata={"help": "training epochs (LightXML 670K: 15 + 5)", **AT_LEAST_ONE})
     batch_size: int = field(default=16, metadata={"help": "training mini-batch (LightXML 670K: 16)", **AT_LEAST_ONE})

@@ -34,8 +34,8 @@ LIGHTXML_CITATION = (
 
 
 @dataclass(frozen=True)
-class LightXMLConfig(InceptionXMLConfig, ShortlistFields):
-    """InceptionXML's encoder settings plus LightXML's shortlist (§3.2–§3.3); optimiser as InceptionXML's."""
+class LightXMLShortlistFields(ShortlistFields):
+    """LightXML's shortlist (§3.2–§3.3), whatever the encoder: shared by ``lightxml`` and ``lightxml-minilm``."""
 
     max_leaf: int | None = field(
         default=100, metadata={"help": "LightXML: clusters of at most 100 labels", **AT_LEAST_ONE}
@@ -48,11 +48,17 @@ class LightXMLConfig(InceptionXMLConfig, ShortlistFields):
     missing_positives: bool = field(default=True, metadata={"help": "positives outside the shortlist are trained"})
     score: str = field(default="combined", metadata={"help": "LightXML scores σ(ext)·σ(meta)"})
     feature_dropout: float = field(
-        default=0.5, metadata={"help": "dropout on h before both heads (LightXML)", **DROPOUT}
+        default=0.5, metadata={"help": "dropout on the encoder's feature before both heads (LightXML)", **DROPOUT}
     )
     bottleneck_dim: int = field(
         default=300, metadata={"help": "label-query width (LightXML hidden_dim 300-500)", **AT_LEAST_ONE}
     )
+
+
+@dataclass(frozen=True)
+class LightXMLConfig(InceptionXMLConfig, LightXMLShortlistFields):
+    """InceptionXML's encoder settings plus LightXML's shortlist (§3.2–§3.3); optimiser as InceptionXML's."""
+
     eval_batch_size: int = field(
         default=256, metadata={"help": "batch for validation/inference (× candidates)", **AT_LEAST_ONE}
     )

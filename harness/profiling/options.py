@@ -16,7 +16,6 @@ new cells. How long timing runs (iterations, batch, queries) changes timings onl
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +53,7 @@ class ProfilingOptions:
             if f.type in ("bool", bool):
                 if not isinstance(value, bool):
                     raise HarnessError(f"{where}.{f.name}: must be true or false, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int) or math.isnan(float(value)):
+            elif isinstance(value, bool) or not isinstance(value, int):
                 raise HarnessError(f"{where}.{f.name}: must be an integer, got {value!r}")
             elif value < (0 if f.name == "warmup" else 1):
                 raise HarnessError(f"{where}.{f.name}: must be {'>= 0' if f.name == 'warmup' else '>= 1'}, got {value}")
@@ -65,5 +64,4 @@ class ProfilingOptions:
 
     def measured_key(self) -> dict[str, bool]:
         """The switches that decide which figures exist, when any is off (``{}`` otherwise: keys stay as before)."""
-        off = {name: False for name in ("enabled", "count_flops") if not getattr(self, name)}
-        return off
+        return {name: False for name in ("enabled", "count_flops") if not getattr(self, name)}
